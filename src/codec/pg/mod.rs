@@ -1,0 +1,1 @@
+//! Sans-IO PostgreSQL (protocol 3.0) framing and the messages the gateway acts on.

@@ -1,0 +1,1 @@
+//! The TOML configuration model and its validation.

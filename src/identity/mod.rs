@@ -1,0 +1,1 @@
+//! Session tokens: minting and strict verification of gateway-signed EdDSA JWTs.

@@ -1,0 +1,12 @@
+//! sluice: an identity-aware Layer 7 gateway for machine identities.
+//!
+//! Dependency direction: codec -> identity -> proxy -> runtime -> main. Codecs and policy
+//! never perform I/O.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod config;
+pub mod identity;
+pub mod proxy;
+pub mod runtime;
+pub mod tls;

@@ -1,0 +1,3 @@
+//! The data-path proxies.
+
+pub mod pg;

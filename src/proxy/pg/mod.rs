@@ -1,0 +1,1 @@
+//! The PostgreSQL session: client auth, upstream auth, relay, cancel.

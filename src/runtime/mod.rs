@@ -1,0 +1,1 @@
+//! Thread-per-core shards, core pinning, listeners and snapshot swapping.

@@ -1,0 +1,1 @@
+//! TLS: rustls configuration (ring provider) and the glue that runs it over monoio sockets.
