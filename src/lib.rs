@@ -9,4 +9,5 @@ pub mod config;
 pub mod identity;
 pub mod proxy;
 pub mod runtime;
+pub mod setup;
 pub mod tls;

@@ -1,0 +1,193 @@
+//! The configuration as written in `sluice.toml`. Paths are relative to the file's directory.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::duration::{format_duration, parse_duration};
+
+/// The whole file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub gateway: GatewaySection,
+    #[serde(rename = "listener", default)]
+    pub listeners: Vec<ListenerSection>,
+    pub identity: IdentitySection,
+    #[serde(rename = "resource", default)]
+    pub resources: Vec<ResourceSection>,
+    #[serde(rename = "role", default)]
+    pub roles: BTreeMap<String, RoleSection>,
+}
+
+/// Process-wide settings of the data plane.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Shards to run; 0 means one per available core.
+    pub workers: usize,
+    /// Pin each shard to its own core.
+    pub pin_cores: bool,
+    /// How long running statements may take to finish on shutdown.
+    #[serde(with = "human")]
+    pub drain_timeout: Duration,
+    /// Largest frontend message accepted; larger ones end the session with a FATAL.
+    pub max_message_bytes: usize,
+    /// How long a client may take from connect to a completed authentication.
+    #[serde(with = "human")]
+    pub auth_timeout: Duration,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            workers: 0,
+            pin_cores: true,
+            drain_timeout: Duration::from_secs(10),
+            max_message_bytes: 16 << 20,
+            auth_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Wire protocol spoken on a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Postgres,
+}
+
+impl Protocol {
+    /// The name used in config and in the `listening` line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Postgres => "postgres",
+        }
+    }
+}
+
+/// One listening socket (bound once per shard with SO_REUSEPORT).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSection {
+    pub address: String,
+    pub protocol: Protocol,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Accept clients that do not ask for TLS; allowed only on loopback addresses.
+    #[serde(default)]
+    pub allow_plaintext: bool,
+}
+
+/// Session-token settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    pub issuer: String,
+    pub audience: String,
+    pub signing_key: PathBuf,
+    #[serde(with = "human", default = "default_ttl")]
+    pub default_ttl: Duration,
+    #[serde(with = "human", default = "max_ttl")]
+    pub max_ttl: Duration,
+    #[serde(with = "human", default = "leeway")]
+    pub leeway: Duration,
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn max_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn leeway() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// What kind of upstream a resource is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceKind {
+    #[default]
+    Postgres,
+}
+
+/// How the gateway protects its connection to the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamTls {
+    /// Plain TCP (loopback or a trusted network only).
+    #[default]
+    Disable,
+    /// TLS; the server's certificate chain is verified against `ca_file` (or the public web roots
+    /// when none is given) and its name against `host`. There is deliberately no unverified mode.
+    VerifyFull,
+}
+
+/// A protected upstream, reached with a credential only the gateway holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSection {
+    pub name: String,
+    #[serde(default)]
+    pub kind: ResourceKind,
+    pub host: String,
+    #[serde(default = "default_pg_port")]
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// Environment variable holding the upstream password, read at serve time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// File holding the upstream password (trailing newline ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub upstream_tls: UpstreamTls,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(with = "human", default = "connect_timeout")]
+    pub connect_timeout: Duration,
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+fn connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// What a role may reach.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSection {
+    /// Resource names, or `*` for all.
+    #[serde(default)]
+    pub resources: Vec<String>,
+}
+
+impl RoleSection {
+    /// Whether this role may connect to the named resource.
+    pub fn allows_resource(&self, name: &str) -> bool {
+        self.resources.iter().any(|r| r == "*" || r == name)
+    }
+}
+
+/// Durations written as `10s`, `15m`, ... in the file.
+mod human {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,209 @@
+//! Checks serde cannot make: addresses, cross references, limits, and that secrets are reachable.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::model::Config;
+
+/// One thing wrong with a configuration, located by its dotted key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Every problem in `config`; empty when it can be served. Files and environment variables are
+/// checked too, so `check-config` answers "will `serve` start?".
+pub fn validate(config: &Config) -> Vec<Problem> {
+    let mut p = Problems(Vec::new());
+    gateway(config, &mut p);
+    listeners(config, &mut p);
+    identity(config, &mut p);
+    resources(config, &mut p);
+    roles(config, &mut p);
+    p.0
+}
+
+fn gateway(config: &Config, p: &mut Problems) {
+    let g = &config.gateway;
+    if !(1024..=1 << 30).contains(&g.max_message_bytes) {
+        p.add(
+            "gateway.max_message_bytes",
+            "must be between 1024 and 1073741824",
+        );
+    }
+    if g.workers > 1024 {
+        p.add("gateway.workers", "must be at most 1024 (0 = one per core)");
+    }
+    if g.auth_timeout.is_zero() {
+        p.add("gateway.auth_timeout", "must be greater than zero");
+    }
+}
+
+fn listeners(config: &Config, p: &mut Problems) {
+    if config.listeners.is_empty() {
+        p.add("listener", "at least one [[listener]] is required");
+    }
+    for (i, l) in config.listeners.iter().enumerate() {
+        let key = format!("listener[{i}]");
+        let addr = match l.address.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                p.add(
+                    format!("{key}.address"),
+                    format!("`{}` is not an IP:port address", l.address),
+                );
+                None
+            }
+        };
+        match (&l.tls_cert, &l.tls_key) {
+            (Some(cert), Some(key_path)) => {
+                for (name, path) in [("tls_cert", cert), ("tls_key", key_path)] {
+                    if !path.is_file() {
+                        p.add(
+                            format!("{key}.{name}"),
+                            format!("{} does not exist or is not a file", path.display()),
+                        );
+                    }
+                }
+            }
+            (None, None) if !l.allow_plaintext => p.add(
+                key.clone(),
+                "has no tls_cert/tls_key and allow_plaintext is false: no client could connect",
+            ),
+            (None, None) => {}
+            _ => p.add(key.clone(), "tls_cert and tls_key must be given together"),
+        }
+        if l.allow_plaintext && addr.is_some_and(|a| !a.ip().is_loopback()) {
+            p.add(
+                format!("{key}.allow_plaintext"),
+                "is only allowed on a loopback address: session tokens would cross the network in the clear",
+            );
+        }
+    }
+}
+
+fn identity(config: &Config, p: &mut Problems) {
+    let id = &config.identity;
+    if id.issuer.trim().is_empty() {
+        p.add("identity.issuer", "must not be empty");
+    }
+    if id.audience.trim().is_empty() {
+        p.add("identity.audience", "must not be empty");
+    }
+    if !id.signing_key.is_file() {
+        p.add(
+            "identity.signing_key",
+            format!(
+                "{} does not exist (create one with `sluice keygen`)",
+                id.signing_key.display()
+            ),
+        );
+    }
+    if id.default_ttl.is_zero() || id.max_ttl.is_zero() {
+        p.add("identity", "default_ttl and max_ttl must be greater than zero");
+    }
+    if id.default_ttl > id.max_ttl {
+        p.add("identity.default_ttl", "must not exceed identity.max_ttl");
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn resources(config: &Config, p: &mut Problems) {
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, r) in config.resources.iter().enumerate() {
+        let key = format!("resource[{i}]");
+        if !valid_name(&r.name) {
+            p.add(
+                format!("{key}.name"),
+                format!("`{}` must be 1-63 characters of A-Z a-z 0-9 _ - .", r.name),
+            );
+        } else if !seen.insert(r.name.as_str()) {
+            p.add(
+                format!("{key}.name"),
+                format!("`{}` is defined twice", r.name),
+            );
+        }
+        if r.host.trim().is_empty() {
+            p.add(format!("{key}.host"), "must not be empty");
+        }
+        if r.port == 0 {
+            p.add(format!("{key}.port"), "must not be 0");
+        }
+        if r.database.is_empty() || r.user.is_empty() {
+            p.add(key.clone(), "database and user must not be empty");
+        }
+        match (&r.password_env, &r.password_file) {
+            (Some(_), Some(_)) => p.add(
+                key.clone(),
+                "give password_env or password_file, not both",
+            ),
+            (Some(var), None) if std::env::var_os(var).is_none() => p.add(
+                format!("{key}.password_env"),
+                format!("environment variable {var} is not set"),
+            ),
+            (None, Some(file)) if !file.is_file() => p.add(
+                format!("{key}.password_file"),
+                format!("{} does not exist or is not a file", file.display()),
+            ),
+            _ => {}
+        }
+        if let Some(ca) = &r.ca_file {
+            if !ca.is_file() {
+                p.add(
+                    format!("{key}.ca_file"),
+                    format!("{} does not exist or is not a file", ca.display()),
+                );
+            }
+        }
+    }
+    if config.resources.is_empty() {
+        p.add("resource", "at least one [[resource]] is required");
+    }
+}
+
+fn roles(config: &Config, p: &mut Problems) {
+    if config.roles.is_empty() {
+        p.add("role", "at least one [role.NAME] is required");
+    }
+    for (name, role) in &config.roles {
+        if !valid_name(name) {
+            p.add(
+                format!("role.{name}"),
+                "role names must be 1-63 characters of A-Z a-z 0-9 _ - .",
+            );
+        }
+        for r in &role.resources {
+            if r != "*" && !config.resources.iter().any(|res| &res.name == r) {
+                p.add(
+                    format!("role.{name}.resources"),
+                    format!("names unknown resource `{r}`"),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The relay loops of an established session, one per direction, sharing a little state.
+//!
+//! Each loop reads into its own buffer, walks the complete frames in it (so the policy hooks of
+//! later layers see whole messages and the gateway can always inject an error at a message
+//! boundary), and writes all complete frames in one call, handing the read buffer's bytes to the
+//! kernel without a copy. A partial frame stays in the buffer; a writer that stops reading stops
+//! the reads that would feed it, so memory per session is bounded by one read chunk plus the
+//! largest message in flight.
+
+use std::cell::Cell;
+
+use bytes::BytesMut;
+
+use super::error::SessionError;
+use super::upstream::MAX_BACKEND_MESSAGE;
+use crate::codec::pg::{self, tag};
+use crate::proxy::io::{ReadHalf, WriteHalf};
+
+/// Why a session is being ended by the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The session token's lifetime is over.
+    Expired,
+    /// The gateway is shutting down.
+    Shutdown,
+}
+
+impl EndReason {
+    /// SQLSTATE and message of the FATAL the client receives.
+    pub fn client_error(self) -> (&'static str, &'static str) {
+        match self {
+            EndReason::Expired => ("28000", "sluice: session token expired; reconnect with a new token"),
+            EndReason::Shutdown => ("57P01", "sluice: the gateway is shutting down"),
+        }
+    }
+}
+
+/// How the relay stopped without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The client sent Terminate or closed its connection.
+    ClientClosed { mid_statement: bool },
+    /// The gateway ends the session.
+    End(EndReason),
+}
+
+/// State both directions of one session see.
+#[derive(Default)]
+pub struct SessionState {
+    /// Requests sent upstream that will each be answered by a ReadyForQuery.
+    pending: Cell<u32>,
+    /// Set when the session must end once the running statement is done.
+    ending: Cell<Option<EndReason>>,
+    /// Statements (Query or Sync) relayed so far.
+    pub statements: Cell<u64>,
+}
+
+impl SessionState {
+    /// Whether no statement is running.
+    pub fn idle(&self) -> bool {
+        self.pending.get() == 0
+    }
+
+    /// Asks the relay to end the session after the running statement.
+    pub fn end_after_statement(&self, reason: EndReason) {
+        self.ending.set(Some(reason));
+    }
+}
+
+/// Client to upstream. Returns when the client closes or the session must end.
+pub async fn client_to_upstream(
+    client: &mut ReadHalf,
+    upstream: &mut WriteHalf,
+    buf: &mut BytesMut,
+    state: &SessionState,
+    max_message: usize,
+) -> Result<Exit, SessionError> {
+    loop {
+        let mut cut = 0;
+        let mut terminate = false;
+        while let Some((t, len)) = pg::peek_header(&buf[cut..], max_message)
+            .map_err(|e| SessionError::ClientProtocol(e.to_string()))?
+        {
+            if buf.len() - cut < len {
+                buf.reserve(len - (buf.len() - cut));
+                break;
+            }
+            match t {
+                tag::frontend::QUERY | tag::frontend::SYNC | tag::frontend::FUNCTION_CALL => {
+                    if let Some(reason) = state.ending.get() {
+                        if state.idle() {
+                            return Ok(Exit::End(reason));
+                        }
+                    }
+                    state.pending.set(state.pending.get() + 1);
+                    state.statements.set(state.statements.get() + 1);
+                }
+                tag::frontend::TERMINATE => {
+                    terminate = true;
+                    cut += len;
+                    break;
+                }
+                _ => {}
+            }
+            cut += len;
+        }
+        if cut > 0 {
+            upstream
+                .write_all(buf.split_to(cut).freeze())
+                .await
+                .map_err(SessionError::UpstreamIo)?;
+        }
+        if terminate {
+            return Ok(Exit::ClientClosed {
+                mid_statement: false,
+            });
+        }
+        match client.read_into(buf).await {
+            Ok(0) | Err(_) => {
+                return Ok(Exit::ClientClosed {
+                    mid_statement: !state.idle(),
+                })
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Upstream to client. Returns when the session must end; an upstream failure is an error.
+pub async fn upstream_to_client(
+    upstream: &mut ReadHalf,
+    client: &mut WriteHalf,
+    buf: &mut BytesMut,
+    state: &SessionState,
+) -> Result<Exit, SessionError> {
+    loop {
+        let mut cut = 0;
+        let mut end = None;
+        while let Some((t, len)) = pg::peek_header(&buf[cut..], MAX_BACKEND_MESSAGE)
+            .map_err(|e| SessionError::Upstream(format!("bad message from upstream: {e}")))?
+        {
+            if buf.len() - cut < len {
+                buf.reserve(len - (buf.len() - cut));
+                break;
+            }
+            cut += len;
+            if t == tag::backend::READY_FOR_QUERY {
+                state.pending.set(state.pending.get().saturating_sub(1));
+                if state.idle() {
+                    if let Some(reason) = state.ending.get() {
+                        end = Some(reason);
+                        break;
+                    }
+                }
+            }
+        }
+        if cut > 0 {
+            client
+                .write_all(buf.split_to(cut).freeze())
+                .await
+                .map_err(SessionError::ClientIo)?;
+        }
+        if let Some(reason) = end {
+            return Ok(Exit::End(reason));
+        }
+        match upstream.read_into(buf).await {
+            Ok(0) => {
+                return Err(SessionError::Upstream(
+                    "upstream closed the connection".into(),
+                ))
+            }
+            Err(e) => return Err(SessionError::UpstreamIo(e)),
+            Ok(_) => {}
+        }
+    }
+}

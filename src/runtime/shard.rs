@@ -1,0 +1,110 @@
+//! One shard: a pinned thread running a monoio runtime with its own listeners and sessions.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use monoio::net::TcpListener;
+use monoio::{FusionDriver, FusionRuntime, RuntimeBuilder};
+use tracing::{info, warn};
+
+use super::{RuntimeError, Shutdown};
+use crate::proxy::state::{CancelRegistry, ShardCtx, Snapshot};
+
+/// How often a shard looks at the shutdown flag.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
+
+/// Everything a shard thread starts with.
+pub struct Shard {
+    pub id: usize,
+    pub core: Option<core_affinity::CoreId>,
+    pub sockets: Vec<std::net::TcpListener>,
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub cancels: Arc<CancelRegistry>,
+    pub shutdown: Arc<Shutdown>,
+    pub drain_timeout: Duration,
+}
+
+impl Shard {
+    /// Runs the shard on the current thread until shutdown.
+    pub fn run(self) -> Result<(), RuntimeError> {
+        if let Some(core) = self.core {
+            if !core_affinity::set_for_current(core) {
+                warn!(shard = self.id, core = core.id, "could not pin shard to core");
+            }
+        }
+        let id = self.id;
+        let err = |source| RuntimeError::Shard { shard: id, source };
+        let runtime = RuntimeBuilder::<FusionDriver>::new()
+            .enable_timer()
+            .with_entries(4096)
+            .build()
+            .map_err(err)?;
+        match runtime {
+            FusionRuntime::Uring(mut rt) => {
+                info!(shard = id, core = ?self.core.map(|c| c.id), driver = "io_uring", "shard started");
+                rt.block_on(self.main())
+            }
+            FusionRuntime::Legacy(mut rt) => {
+                info!(shard = id, core = ?self.core.map(|c| c.id), driver = "legacy (epoll)", "shard started");
+                rt.block_on(self.main())
+            }
+        }
+    }
+
+    async fn main(self) -> Result<(), RuntimeError> {
+        let ctx = Rc::new(ShardCtx {
+            id: self.id,
+            snapshot: self.snapshot,
+            cancels: self.cancels,
+            drain: Default::default(),
+            force: Default::default(),
+            live: Default::default(),
+        });
+        for (index, socket) in self.sockets.into_iter().enumerate() {
+            let listener = TcpListener::from_std(socket)
+                .map_err(|source| RuntimeError::Shard { shard: self.id, source })?;
+            monoio::spawn(accept_loop(listener, index, ctx.clone()));
+        }
+        while !self.shutdown.requested() {
+            monoio::time::sleep(SHUTDOWN_POLL).await;
+        }
+        info!(shard = ctx.id, live = ctx.live.get(), "draining");
+        ctx.drain.fire();
+        let deadline = Instant::now() + self.drain_timeout;
+        while ctx.live.get() > 0 && Instant::now() < deadline {
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if ctx.live.get() > 0 {
+            warn!(shard = ctx.id, live = ctx.live.get(), "drain timeout: closing remaining sessions");
+            ctx.force.fire();
+            let hard = Instant::now() + Duration::from_secs(2);
+            while ctx.live.get() > 0 && Instant::now() < hard {
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        // Let the runtime submit the closes of sockets dropped by the last sessions.
+        monoio::time::sleep(Duration::from_millis(20)).await;
+        Ok(())
+    }
+}
+
+async fn accept_loop(listener: TcpListener, index: usize, ctx: Rc<ShardCtx>) {
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = ctx.drain.wait() => return,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                monoio::spawn(crate::proxy::pg::serve(tcp, peer, index, ctx.clone()));
+            }
+            Err(e) => {
+                // Out of descriptors or memory: back off instead of spinning.
+                warn!(shard = ctx.id, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
