@@ -147,7 +147,7 @@ fn run(command: Command) -> Result<ExitCode> {
 }
 
 fn issue(args: &IssueArgs) -> Result<String> {
-    let loaded = config::load(&args.config)?;
+    let loaded = config::load_without_secrets(&args.config)?;
     let id = &loaded.config.identity;
     let ttl = match &args.ttl {
         Some(t) => parse_duration(t).map_err(anyhow::Error::msg)?,

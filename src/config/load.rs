@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::model::Config;
-use super::validate::{validate, Problem};
+use super::validate::{check_secrets, validate, Problem};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +29,23 @@ pub struct LoadedConfig {
     pub config: Config,
 }
 
-/// Loads, resolves and validates the file at `path`.
+/// Loads, resolves and validates the file at `path`, including that the upstream secrets are
+/// reachable: what `serve` and `check-config` need.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let loaded = load_without_secrets(path)?;
+    let problems = check_secrets(&loaded.config);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        });
+    }
+    Ok(loaded)
+}
+
+/// Loads, resolves and validates the file at `path` without looking at upstream secrets: what
+/// minting tokens needs.
+pub fn load_without_secrets(path: &Path) -> Result<LoadedConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -72,5 +87,93 @@ fn resolve_paths(config: &mut Config, base: &Path) {
             .iter_mut()
             .chain(r.ca_file.iter_mut())
             .for_each(fix);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        std::fs::write(dir.join("signing.key"), "placeholder").unwrap();
+        let p = dir.join("sluice.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    const GOOD: &str = r#"
+[[listener]]
+address = "127.0.0.1:0"
+protocol = "postgres"
+allow_plaintext = true
+
+[identity]
+issuer = "sluice"
+audience = "sluice"
+signing_key = "signing.key"
+
+[[resource]]
+name = "orders"
+host = "127.0.0.1"
+database = "orders"
+user = "app"
+
+[role.reader]
+resources = ["orders"]
+"#;
+
+    #[test]
+    fn loads_a_minimal_config_with_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = load(&write(dir.path(), GOOD)).unwrap();
+        let c = &loaded.config;
+        assert_eq!(c.gateway.max_message_bytes, 16 << 20);
+        assert_eq!(c.resources[0].port, 5432);
+        assert_eq!(c.identity.signing_key, dir.path().join("signing.key"));
+        assert!(c.roles["reader"].allows_resource("orders"));
+        assert!(!c.roles["reader"].allows_resource("billing"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = GOOD.replace("user = \"app\"", "user = \"app\"\npasword_env = \"X\"");
+        let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
+        assert!(err.contains("pasword_env"), "{err}");
+        assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = GOOD
+            .replace("127.0.0.1:0", "0.0.0.0:6432")
+            .replace("resources = [\"orders\"]", "resources = [\"nope\"]")
+            + "\n[gateway]\nmax_message_bytes = 10\n";
+        let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
+        for needle in [
+            "listener[0].allow_plaintext",
+            "role.reader.resources: names unknown resource `nope`",
+            "gateway.max_message_bytes",
+        ] {
+            assert!(err.contains(needle), "missing {needle} in {err}");
+        }
+    }
+
+    #[test]
+    fn bad_durations_and_missing_secrets_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = GOOD.replace(
+            "signing_key = \"signing.key\"",
+            "signing_key = \"signing.key\"\ndefault_ttl = \"15 parsecs\"",
+        );
+        let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
+        assert!(err.contains("unknown duration unit"), "{err}");
+        let text = GOOD.replace(
+            "user = \"app\"",
+            "user = \"app\"\npassword_env = \"SLUICE_TEST_SURELY_UNSET_VAR\"",
+        );
+        let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
+        assert!(err.contains("SLUICE_TEST_SURELY_UNSET_VAR is not set"), "{err}");
     }
 }

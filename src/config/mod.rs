@@ -10,7 +10,7 @@ mod model;
 mod validate;
 
 pub use duration::{format_duration, parse_duration};
-pub use load::{load, ConfigError, LoadedConfig};
+pub use load::{load, load_without_secrets, ConfigError, LoadedConfig};
 pub use model::{
     Config, GatewaySection, IdentitySection, ListenerSection, Protocol, ResourceKind,
     ResourceSection, RoleSection, UpstreamTls,

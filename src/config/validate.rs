@@ -29,8 +29,8 @@ impl Problems {
     }
 }
 
-/// Every problem in `config`; empty when it can be served. Files and environment variables are
-/// checked too, so `check-config` answers "will `serve` start?".
+/// Every problem in `config` that does not depend on upstream secrets; key and certificate files
+/// are checked too. Minting tokens needs no more than this.
 pub fn validate(config: &Config) -> Vec<Problem> {
     let mut p = Problems(Vec::new());
     gateway(config, &mut p);
@@ -157,20 +157,8 @@ fn resources(config: &Config, p: &mut Problems) {
         if r.database.is_empty() || r.user.is_empty() {
             p.add(key.clone(), "database and user must not be empty");
         }
-        match (&r.password_env, &r.password_file) {
-            (Some(_), Some(_)) => p.add(
-                key.clone(),
-                "give password_env or password_file, not both",
-            ),
-            (Some(var), None) if std::env::var_os(var).is_none() => p.add(
-                format!("{key}.password_env"),
-                format!("environment variable {var} is not set"),
-            ),
-            (None, Some(file)) if !file.is_file() => p.add(
-                format!("{key}.password_file"),
-                format!("{} does not exist or is not a file", file.display()),
-            ),
-            _ => {}
+        if r.password_env.is_some() && r.password_file.is_some() {
+            p.add(key.clone(), "give password_env or password_file, not both");
         }
         if let Some(ca) = &r.ca_file {
             if !ca.is_file() {
@@ -206,4 +194,26 @@ fn roles(config: &Config, p: &mut Problems) {
             }
         }
     }
+}
+
+/// Problems with the upstream secrets: environment variables that are not set, password files
+/// that do not exist. Only the serving process needs them, so only `serve` and `check-config`
+/// look.
+pub fn check_secrets(config: &Config) -> Vec<Problem> {
+    let mut p = Problems(Vec::new());
+    for (i, r) in config.resources.iter().enumerate() {
+        let key = format!("resource[{i}]");
+        match (&r.password_env, &r.password_file) {
+            (Some(var), _) if std::env::var_os(var).is_none() => p.add(
+                format!("{key}.password_env"),
+                format!("environment variable {var} is not set"),
+            ),
+            (None, Some(file)) if !file.is_file() => p.add(
+                format!("{key}.password_file"),
+                format!("{} does not exist or is not a file", file.display()),
+            ),
+            _ => {}
+        }
+    }
+    p.0
 }

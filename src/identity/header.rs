@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(parse(&seg("[1,2]")), Err(TokenError::Malformed));
         assert_eq!(parse(&seg("not json")), Err(TokenError::Malformed));
         // Padded base64 is not base64url-without-padding.
-        let padded = base64::engine::general_purpose::URL_SAFE.encode(r#"{"alg":"EdDSA"}"#);
+        let padded = base64::engine::general_purpose::URL_SAFE.encode(r#"{"alg":"EdDSA" }"#);
         assert!(padded.ends_with('='));
         assert_eq!(parse(&padded), Err(TokenError::Malformed));
     }

@@ -71,11 +71,19 @@ impl Broadcast {
         let _guard = Deregister(self, id);
         poll_fn(|cx| {
             if self.set.get() {
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().insert(id, cx.waker().clone());
-                Poll::Pending
+                return Poll::Ready(());
             }
+            // A session's futures are polled together on every wake-up: only touch the map
+            // when the waker actually changed.
+            let mut waiters = self.waiters.borrow_mut();
+            match waiters.get_mut(&id) {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                Some(w) => w.clone_from(cx.waker()),
+                None => {
+                    waiters.insert(id, cx.waker().clone());
+                }
+            }
+            Poll::Pending
         })
         .await
     }

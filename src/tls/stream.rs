@@ -6,7 +6,7 @@
 //! `.await`, so the halves cannot observe each other mid-operation.
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::rc::Rc;
 
 use bytes::{Buf, BytesMut};
@@ -96,12 +96,15 @@ impl TlsReader {
         loop {
             {
                 let mut conn = self.conn.borrow_mut();
-                let start = buf.len();
-                buf.resize(start + spare, 0);
-                let got = conn.reader().read(&mut buf[start..]);
-                buf.truncate(start + *got.as_ref().unwrap_or(&0));
-                match got {
-                    Ok(n) => return Ok(n),
+                let mut reader = conn.reader();
+                // Copy straight out of rustls' plaintext buffer: no zero-filling of ours.
+                match reader.fill_buf() {
+                    Ok(plain) => {
+                        let n = plain.len().min(spare);
+                        buf.extend_from_slice(&plain[..n]);
+                        reader.consume(n);
+                        return Ok(n);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                     Err(e) => return Err(e),
