@@ -1,0 +1,1 @@
+//! Tests across the codec: real captures and properties.
