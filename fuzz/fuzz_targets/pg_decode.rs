@@ -6,9 +6,9 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use sluice::codec::pg::{
-    decode_frame, decode_startup, encode_startup, tag, Authentication, BackendKeyData,
-    ErrorNotice, Frame, ParameterStatus, PasswordMessage, Query, ReadyForQuery,
-    SaslInitialResponse, SaslResponse, StartupPacket,
+    decode_frame, decode_startup, encode_startup, tag, Authentication, BackendKeyData, ErrorNotice,
+    Frame, ParameterStatus, PasswordMessage, Query, ReadyForQuery, SaslInitialResponse,
+    SaslResponse, StartupPacket,
 };
 
 const MAX_LEN: usize = 1 << 16;
@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = (m.user(), m.database());
             let mut again = BytesMut::new();
             encode_startup(&params, &mut again);
-            assert_eq!(&again[..], &m.as_bytes()[..], "startup re-encodes to its bytes");
+            assert_eq!(
+                &again[..],
+                &m.as_bytes()[..],
+                "startup re-encodes to its bytes"
+            );
         }
         Ok(_) => {}
         // Not a startup packet: read the same bytes as tagged messages instead, so the frame
@@ -39,36 +43,35 @@ fuzz_target!(|data: &[u8]| {
 
 /// Runs every typed decoder over the frame's bytes under the tag it expects.
 fn typed(frame: &Frame) {
-    let as_tag = |t: u8| Frame { tag: t, bytes: frame.bytes.clone() };
-    let reencodes = |decoded: Option<BytesMut>| {
-        if let Some(out) = decoded {
-            assert_eq!(&out[1..], &frame.bytes[1..], "re-encoding gives the same bytes");
-        }
+    let as_tag = |t: u8| Frame {
+        tag: t,
+        bytes: frame.bytes.clone(),
     };
-    reencodes(Authentication::decode(&as_tag(tag::backend::AUTHENTICATION)).ok().and_then(|a| {
+    let same = |encode: &dyn Fn(&mut BytesMut)| {
+        let mut out = BytesMut::new();
+        encode(&mut out);
+        assert_eq!(
+            &out[1..],
+            &frame.bytes[1..],
+            "re-encoding gives the same bytes"
+        );
+    };
+    if let Ok(a) = Authentication::decode(&as_tag(tag::backend::AUTHENTICATION)) {
         // Unknown codes keep only the code, not their payload.
-        (!matches!(a, Authentication::Other(_))).then(|| {
-            let mut out = BytesMut::new();
-            a.encode(&mut out);
-            out
-        })
-    }));
-    reencodes(BackendKeyData::decode(&as_tag(tag::backend::BACKEND_KEY_DATA)).ok().map(|k| {
-        let mut out = BytesMut::new();
-        k.encode(&mut out);
-        out
-    }));
-    reencodes(ReadyForQuery::decode(&as_tag(tag::backend::READY_FOR_QUERY)).ok().map(|r| {
-        let mut out = BytesMut::new();
-        r.encode(&mut out);
-        out
-    }));
+        if !matches!(a, Authentication::Other(_)) {
+            same(&|out| a.encode(out));
+        }
+    }
+    if let Ok(k) = BackendKeyData::decode(&as_tag(tag::backend::BACKEND_KEY_DATA)) {
+        same(&|out| k.encode(out));
+    }
+    if let Ok(r) = ReadyForQuery::decode(&as_tag(tag::backend::READY_FOR_QUERY)) {
+        same(&|out| r.encode(out));
+    }
     let ps = as_tag(tag::backend::PARAMETER_STATUS);
-    reencodes(ParameterStatus::decode(&ps).ok().map(|p| {
-        let mut out = BytesMut::new();
-        p.encode(&mut out);
-        out
-    }));
+    if let Ok(p) = ParameterStatus::decode(&ps) {
+        same(&|out| p.encode(out));
+    }
     let en = as_tag(tag::backend::ERROR_RESPONSE);
     if let Ok(e) = ErrorNotice::decode(&en) {
         let _ = (e.severity(), e.code(), e.message(), e.detail(), e.hint());
