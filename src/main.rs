@@ -14,7 +14,11 @@ use sluice::runtime::{self, Shutdown};
 use sluice::setup;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Identity-aware gateway for machine identities")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Identity-aware gateway for machine identities"
+)]
 struct Cli {
     /// Log filter (e.g. info, debug, sluice=trace); RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info")]

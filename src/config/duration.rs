@@ -9,7 +9,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
     if digits.is_empty() {
-        return Err(format!("`{text}` is not a duration (expected e.g. 500ms, 10s, 15m, 2h)"));
+        return Err(format!(
+            "`{text}` is not a duration (expected e.g. 500ms, 10s, 15m, 2h)"
+        ));
     }
     let n: u64 = digits
         .parse()
@@ -34,7 +36,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Formats a duration in the largest unit that divides it exactly.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, per) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, per) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms != 0 && ms % per == 0 {
             return format!("{}{unit}", ms / per);
         }

@@ -80,7 +80,10 @@ fn resolve_paths(config: &mut Config, base: &Path) {
     };
     fix(&mut config.identity.signing_key);
     for l in &mut config.listeners {
-        l.tls_cert.iter_mut().chain(l.tls_key.iter_mut()).for_each(fix);
+        l.tls_cert
+            .iter_mut()
+            .chain(l.tls_key.iter_mut())
+            .for_each(fix);
     }
     for r in &mut config.resources {
         r.password_file
@@ -174,6 +177,9 @@ resources = ["orders"]
             "user = \"app\"\npassword_env = \"SLUICE_TEST_SURELY_UNSET_VAR\"",
         );
         let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
-        assert!(err.contains("SLUICE_TEST_SURELY_UNSET_VAR is not set"), "{err}");
+        assert!(
+            err.contains("SLUICE_TEST_SURELY_UNSET_VAR is not set"),
+            "{err}"
+        );
     }
 }

@@ -118,7 +118,10 @@ fn identity(config: &Config, p: &mut Problems) {
         );
     }
     if id.default_ttl.is_zero() || id.max_ttl.is_zero() {
-        p.add("identity", "default_ttl and max_ttl must be greater than zero");
+        p.add(
+            "identity",
+            "default_ttl and max_ttl must be greater than zero",
+        );
     }
     if id.default_ttl > id.max_ttl {
         p.add("identity.default_ttl", "must not exceed identity.max_ttl");

@@ -78,14 +78,14 @@ impl Snapshot {
         let mut listeners = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
             let tls = match (&l.tls_cert, &l.tls_key) {
-                (Some(cert), Some(key)) => Some(
-                    crate::tls::config::server_config(cert, key).map_err(|e| {
+                (Some(cert), Some(key)) => {
+                    Some(crate::tls::config::server_config(cert, key).map_err(|e| {
                         StateError::ListenerTls {
                             index,
                             message: e.to_string(),
                         }
-                    })?,
-                ),
+                    })?)
+                }
                 _ => None,
             };
             listeners.push(ListenerState {

@@ -32,7 +32,10 @@ pub enum RuntimeError {
         source: std::io::Error,
     },
     #[error("cannot start shard {shard}: {source}")]
-    Shard { shard: usize, source: std::io::Error },
+    Shard {
+        shard: usize,
+        source: std::io::Error,
+    },
 }
 
 /// Set to ask every shard to drain and stop.

@@ -31,7 +31,11 @@ impl Shard {
     pub fn run(self) -> Result<(), RuntimeError> {
         if let Some(core) = self.core {
             if !core_affinity::set_for_current(core) {
-                warn!(shard = self.id, core = core.id, "could not pin shard to core");
+                warn!(
+                    shard = self.id,
+                    core = core.id,
+                    "could not pin shard to core"
+                );
             }
         }
         let id = self.id;
@@ -63,8 +67,10 @@ impl Shard {
             live: Default::default(),
         });
         for (index, socket) in self.sockets.into_iter().enumerate() {
-            let listener = TcpListener::from_std(socket)
-                .map_err(|source| RuntimeError::Shard { shard: self.id, source })?;
+            let listener = TcpListener::from_std(socket).map_err(|source| RuntimeError::Shard {
+                shard: self.id,
+                source,
+            })?;
             monoio::spawn(accept_loop(listener, index, ctx.clone()));
         }
         while !self.shutdown.requested() {
@@ -77,7 +83,11 @@ impl Shard {
             monoio::time::sleep(Duration::from_millis(10)).await;
         }
         if ctx.live.get() > 0 {
-            warn!(shard = ctx.id, live = ctx.live.get(), "drain timeout: closing remaining sessions");
+            warn!(
+                shard = ctx.id,
+                live = ctx.live.get(),
+                "drain timeout: closing remaining sessions"
+            );
             ctx.force.fire();
             let hard = Instant::now() + Duration::from_secs(2);
             while ctx.live.get() > 0 && Instant::now() < hard {

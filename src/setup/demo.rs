@@ -25,7 +25,11 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
             "CREATE ROLE demo_app LOGIN PASSWORD '{app_password}';\nCREATE DATABASE demo OWNER demo_app;"
         ),
     )?;
-    pg.psql("demo", &seed_sql(DEMO_ROWS, 0x5eed_cafe))?;
+    let seed = seed_sql(DEMO_ROWS, 0x5eed_cafe);
+    pg.psql(
+        "demo",
+        &format!("{seed}ALTER TABLE customers OWNER TO demo_app;"),
+    )?;
     eprintln!(
         "PostgreSQL {} running on 127.0.0.1:{} with {DEMO_ROWS} fake customers",
         pg.bindir().display(),
@@ -80,7 +84,9 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         );
     }
     println!();
-    println!("Try: SELECT * FROM customers LIMIT 5;   (Ctrl-C stops the demo and removes everything)");
+    println!(
+        "Try: SELECT * FROM customers LIMIT 5;   (Ctrl-C stops the demo and removes everything)"
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
     running.wait()?;
@@ -119,15 +125,55 @@ impl Rng {
 }
 
 const FIRST: &[&str] = &[
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Dennis",
-    "Radia", "Linus", "Sophie", "John", "Katherine", "Leslie", "Hedy", "Tim", "Joan", "Niklaus",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "Dennis",
+    "Radia",
+    "Linus",
+    "Sophie",
+    "John",
+    "Katherine",
+    "Leslie",
+    "Hedy",
+    "Tim",
+    "Joan",
+    "Niklaus",
 ];
 const LAST: &[&str] = &[
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton",
-    "Ritchie", "Perlman", "Torvalds", "Wilson", "McCarthy", "Johnson", "Lamport", "Lamarr",
-    "Berners-Lee", "Clarke", "Wirth",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Ritchie",
+    "Perlman",
+    "Torvalds",
+    "Wilson",
+    "McCarthy",
+    "Johnson",
+    "Lamport",
+    "Lamarr",
+    "Berners-Lee",
+    "Clarke",
+    "Wirth",
 ];
-const DOMAINS: &[&str] = &["example.com", "example.org", "example.net", "mail.example.com"];
+const DOMAINS: &[&str] = &[
+    "example.com",
+    "example.org",
+    "example.net",
+    "mail.example.com",
+];
 
 /// Appends the Luhn check digit to `digits`.
 pub fn luhn_complete(digits: &mut Vec<u8>) {
@@ -259,8 +305,12 @@ mod tests {
             assert_eq!((b[3], b[6]), (b'-', b'-'), "{s}");
             assert!(!s.starts_with("000") && !s.starts_with("666"), "{s}");
         }
-        assert!(luhn_valid(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]));
-        assert!(!luhn_valid(&[4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]));
+        assert!(luhn_valid(&[
+            4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+        ]));
+        assert!(!luhn_valid(&[
+            4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2
+        ]));
     }
 
     #[test]

@@ -243,7 +243,10 @@ mod tests {
             }
         );
         assert_eq!(parse_upstream("postgres://a@h/d").unwrap().port, 5432);
-        assert_eq!(parse_upstream("postgresql://a@[::1]:6000/d").unwrap().host, "::1");
+        assert_eq!(
+            parse_upstream("postgresql://a@[::1]:6000/d").unwrap().host,
+            "::1"
+        );
     }
 
     #[test]
@@ -279,6 +282,9 @@ mod tests {
             out: dir.path().join("other"),
             ..args
         };
-        assert!(matches!(write(&public), Err(InitError::PlaintextNotLoopback)));
+        assert!(matches!(
+            write(&public),
+            Err(InitError::PlaintextNotLoopback)
+        ));
     }
 }

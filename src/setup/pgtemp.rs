@@ -174,12 +174,21 @@ impl TempPostgres {
     /// Runs SQL as the superuser in `db` with psql and returns its unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, PgTempError> {
         let mut cmd = Command::new(self.bindir.join("psql"));
-        cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
-            .env("PGPASSWORD", &self.password)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+        ])
+        .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+        .env("PGPASSWORD", &self.password)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(io("starting psql"))?;
         if let Some(mut stdin) = child.stdin.take() {
             stdin
@@ -249,7 +258,9 @@ fn postgres_user() -> Option<(u32, u32)> {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Random lowercase hex of `bytes` bytes, from the system RNG.

@@ -62,7 +62,10 @@ pub enum Accepted {
 
 /// Reads the startup phase: answers SSLRequest (with TLS if the listener has it) and
 /// GSSENCRequest, and returns the startup or cancel packet.
-pub async fn accept(mut tcp: TcpStream, listener: &ListenerState) -> Result<Accepted, SessionError> {
+pub async fn accept(
+    mut tcp: TcpStream,
+    listener: &ListenerState,
+) -> Result<Accepted, SessionError> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         let Some(packet) = read_startup_plain(&mut tcp, &mut buf).await? else {
@@ -135,7 +138,12 @@ async fn accept_tls(
                 ),
             };
         }
-        if reader.read_into(&mut buf).await.map_err(SessionError::ClientIo)? == 0 {
+        if reader
+            .read_into(&mut buf)
+            .await
+            .map_err(SessionError::ClientIo)?
+            == 0
+        {
             return Ok(Accepted::Gone);
         }
     }
@@ -234,7 +242,9 @@ pub async fn authenticate(
             .map_err(SessionError::ClientIo)?
             == 0
         {
-            return Err(SessionError::ClientIo(std::io::ErrorKind::UnexpectedEof.into()));
+            return Err(SessionError::ClientIo(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
         }
     };
     if frame.tag != pg::tag::frontend::PASSWORD_MESSAGE {
@@ -267,9 +277,10 @@ pub async fn authenticate(
             "no role of this token may reach resource \"{resource}\""
         )));
     }
-    let target = snapshot.upstreams.get(&resource).cloned().ok_or_else(|| {
-        SessionError::Auth(format!("resource \"{resource}\" is not configured"))
-    })?;
+    let target =
+        snapshot.upstreams.get(&resource).cloned().ok_or_else(|| {
+            SessionError::Auth(format!("resource \"{resource}\" is not configured"))
+        })?;
     Ok(Authenticated {
         claims,
         target,

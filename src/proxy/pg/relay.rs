@@ -29,7 +29,10 @@ impl EndReason {
     /// SQLSTATE and message of the FATAL the client receives.
     pub fn client_error(self) -> (&'static str, &'static str) {
         match self {
-            EndReason::Expired => ("28000", "sluice: session token expired; reconnect with a new token"),
+            EndReason::Expired => (
+                "28000",
+                "sluice: session token expired; reconnect with a new token",
+            ),
             EndReason::Shutdown => ("57P01", "sluice: the gateway is shutting down"),
         }
     }

@@ -26,18 +26,18 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     };
     let auth_timeout = snapshot.config.gateway.auth_timeout;
 
-    let accepted = match monoio::time::timeout(auth_timeout, client::accept(tcp, listener_state)).await
-    {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => {
-            debug!(%peer, error = %e, "connection refused during startup");
-            return;
-        }
-        Err(_) => {
-            debug!(%peer, "startup timed out");
-            return;
-        }
-    };
+    let accepted =
+        match monoio::time::timeout(auth_timeout, client::accept(tcp, listener_state)).await {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "connection refused during startup");
+                return;
+            }
+            Err(_) => {
+                debug!(%peer, "startup timed out");
+                return;
+            }
+        };
     let mut hello = match accepted {
         Accepted::Gone => return,
         Accepted::Cancel(req) => return forward_cancel(&ctx, req, peer).await,

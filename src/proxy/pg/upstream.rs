@@ -34,9 +34,7 @@ pub struct Upstream {
 }
 
 /// Opens a TCP (and, if configured, TLS) connection to the target.
-pub async fn open(
-    target: &UpstreamTarget,
-) -> Result<(ReadHalf, WriteHalf), SessionError> {
+pub async fn open(target: &UpstreamTarget) -> Result<(ReadHalf, WriteHalf), SessionError> {
     let mut tcp = connect_tcp(target).await?;
     match &target.tls {
         None => {
@@ -95,9 +93,9 @@ async fn connect_tcp(target: &UpstreamTarget) -> Result<TcpStream, SessionError>
             Err(_) => last = Some(format!("{addr}: connect timed out")),
         }
     }
-    Err(SessionError::Upstream(
-        last.unwrap_or_else(|| format!("{} resolved to no address", target.host)),
-    ))
+    Err(SessionError::Upstream(last.unwrap_or_else(|| {
+        format!("{} resolved to no address", target.host)
+    })))
 }
 
 /// Connects and authenticates; `params` are the client's forwarded startup parameters.
@@ -150,10 +148,8 @@ pub async fn connect(
                         mechanisms.join(", ")
                     )));
                 }
-                let s = ScramSha256::new(
-                    password(target)?.as_bytes(),
-                    ChannelBinding::unsupported(),
-                );
+                let s =
+                    ScramSha256::new(password(target)?.as_bytes(), ChannelBinding::unsupported());
                 pg::encode_sasl_initial_response(&mut out, SCRAM_SHA_256, s.message());
                 scram = Some(s);
             }
@@ -240,7 +236,12 @@ async fn next_frame(reader: &mut ReadHalf, buf: &mut BytesMut) -> Result<Frame, 
         if let Some(f) = pg::decode_frame(buf, MAX_SETUP_MESSAGE).map_err(upstream_codec)? {
             return Ok(f);
         }
-        if reader.read_into(buf).await.map_err(SessionError::UpstreamIo)? == 0 {
+        if reader
+            .read_into(buf)
+            .await
+            .map_err(SessionError::UpstreamIo)?
+            == 0
+        {
             return Err(SessionError::Upstream(
                 "upstream closed the connection during start-up".into(),
             ));
@@ -267,7 +268,9 @@ fn upstream_fatal(frame: &Frame) -> SessionError {
         .unwrap_or("upstream refused the connection")
         .to_owned();
     if code.starts_with("28") {
-        return SessionError::Upstream(format!("upstream rejected the gateway's credential: {message}"));
+        return SessionError::Upstream(format!(
+            "upstream rejected the gateway's credential: {message}"
+        ));
     }
     SessionError::UpstreamFatal { code, message }
 }
