@@ -1,0 +1,263 @@
+//! Scenario `pgbench-select`: pgbench's built-in select-only script (`-S`) with the simple and
+//! the prepared protocol, against PostgreSQL directly, through sluice and through pgbouncer
+//! (session pooling), the targets interleaved within each round so drift hits all alike.
+
+use std::collections::hash_map::RandomState;
+use std::fs;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::Options;
+use crate::endpoint::Endpoint;
+use crate::pgbench::{self, Load};
+use crate::pgbouncer::Pgbouncer;
+use crate::postgres::{Postgres, SUPERUSER};
+use crate::proc;
+use crate::report::{self, Params, Row};
+use crate::scratch::Scratch;
+use crate::sluice::Sluice;
+
+/// Runs the scenario and writes its run folder.
+pub fn run(opts: &Options) -> Result<(), String> {
+    let out_dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| report::dated_dir("pgbench-select"));
+    let started = report::shell("date -u +%FT%TZ");
+    let scratch = Scratch::new()?;
+    let password = secret();
+    let mut notes = Vec::new();
+    if let Some(note) = busy_machine() {
+        say(&note);
+        notes.push(note);
+    }
+
+    say(&format!(
+        "starting PostgreSQL and loading pgbench scale {}",
+        opts.scale
+    ));
+    let pg = Postgres::start(scratch.path().join("pg"), &password, 200)?;
+    pg.pgbench_init(opts.scale)?;
+    let psql = pg.bindir().join("psql");
+    let pgbouncer_bin = Pgbouncer::binary();
+    let versions = report::versions(pg.bindir(), &opts.sluice, pgbouncer_bin.as_deref());
+
+    // Start every requested target; one that fails is reported and the others still run.
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    let mut failed_targets: Vec<(String, String)> = Vec::new();
+    let mut sluice: Option<Sluice> = None;
+    let mut bouncer: Option<Pgbouncer> = None;
+    let sluice_dir = scratch.subdir("sluice")?;
+    let bouncer_dir = scratch.subdir("pgbouncer")?;
+    for target in &opts.targets {
+        let started: Result<Endpoint, String> = match target.as_str() {
+            "direct" => Ok(Endpoint {
+                name: "direct".into(),
+                port: pg.port(),
+                dbname: "bench".into(),
+                user: SUPERUSER.into(),
+                password: password.clone(),
+            }),
+            "sluice" => Sluice::start(&opts.sluice, &sluice_dir, pg.port(), &password).map(|s| {
+                let endpoint = s.endpoint().clone();
+                sluice = Some(s);
+                endpoint
+            }),
+            "pgbouncer" => match &pgbouncer_bin {
+                None => {
+                    Err("pgbouncer is not installed (Debian package `pgbouncer`); skipped".into())
+                }
+                Some(bin) => {
+                    Pgbouncer::start(bin, &bouncer_dir, pg.port(), &password, opts.clients).map(
+                        |b| {
+                            let endpoint = b.endpoint().clone();
+                            bouncer = Some(b);
+                            endpoint
+                        },
+                    )
+                }
+            },
+            other => Err(format!("unknown target {other}")),
+        };
+        let checked = started.and_then(|e| e.probe(&psql, Duration::from_secs(15)).map(|()| e));
+        match checked {
+            Ok(endpoint) => {
+                say(&format!(
+                    "target {target} ready on 127.0.0.1:{}",
+                    endpoint.port
+                ));
+                endpoints.push(endpoint);
+            }
+            Err(e) => {
+                let e = if target == "pgbouncer" && bouncer.is_some() {
+                    format!("{e}\n{}", Pgbouncer::log(&bouncer_dir))
+                } else {
+                    e
+                };
+                say(&format!("target {target} failed to start: {e}"));
+                failed_targets.push((target.clone(), e));
+            }
+        }
+    }
+    if endpoints.is_empty() {
+        return Err("no target started".into());
+    }
+
+    let mut rows: Vec<Row> = Vec::new();
+    for protocol in &opts.protocols {
+        for target in &opts.targets {
+            let mut row = Row {
+                target: target.clone(),
+                protocol: protocol.clone(),
+                ..Row::default()
+            };
+            if let Some((_, e)) = failed_targets.iter().find(|(t, _)| t == target) {
+                row.errors.push(format!("did not start: {e}"));
+            }
+            rows.push(row);
+        }
+    }
+
+    let pgbench_bin = pg.bindir().join("pgbench");
+    let mut raw: Vec<(String, String)> = Vec::new();
+    let log_dir = scratch.path().join("txnlog");
+    for round in 1..=opts.rounds {
+        for protocol in &opts.protocols {
+            for endpoint in &endpoints {
+                let load = Load {
+                    clients: opts.clients,
+                    jobs: opts.jobs,
+                    duration: opts.duration,
+                    protocol: protocol.clone(),
+                };
+                say(&format!(
+                    "round {round}/{}: {} {protocol} for {}s",
+                    opts.rounds, endpoint.name, opts.duration
+                ));
+                let row = rows
+                    .iter_mut()
+                    .find(|r| r.target == endpoint.name && &r.protocol == protocol)
+                    .expect("a row per target and protocol");
+                let name = format!("round{round}-{}-{protocol}.txt", endpoint.name);
+                match pgbench::run(&pgbench_bin, endpoint, &load, &log_dir) {
+                    Ok(result) => {
+                        say(&format!(
+                            "  tps {:.0}, latency avg {:.3} ms",
+                            result.tps, result.latency_avg_ms
+                        ));
+                        row.tps.push(result.tps);
+                        row.latency_avg_ms.push(result.latency_avg_ms);
+                        row.transactions += result.transactions;
+                        row.failed_transactions += result.failed;
+                        row.latencies_us.extend(result.latencies_us);
+                        raw.push((name, result.output));
+                    }
+                    Err(e) => {
+                        say(&format!("  failed: {e}"));
+                        raw.push((name, e.clone()));
+                        row.errors.push(format!("round {round}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    for row in &mut rows {
+        row.latencies_us.sort_unstable();
+    }
+
+    // Stop the targets before writing, so their logs are complete.
+    if let Some(s) = sluice.take() {
+        raw.push(("sluice-serve.stderr.txt".into(), s.stop()));
+    }
+    drop(bouncer.take());
+    let workload = format!(
+        "pgbench -n -S -c {} -j {} -T {} -M {{{}}} --log (scale {})",
+        opts.clients,
+        opts.jobs,
+        opts.duration,
+        opts.protocols.join(","),
+        opts.scale
+    );
+    let params = Params {
+        workload: &workload,
+        rounds: opts.rounds,
+        started: &started,
+        notes: &notes,
+    };
+    write(
+        &out_dir,
+        &params,
+        &rows,
+        &raw,
+        &versions,
+        &sluice_dir,
+        &bouncer_dir,
+    )?;
+    drop(pg);
+    print!("{}", report::summary_md(&params, &rows));
+    say(&format!("run folder: {}", out_dir.display()));
+    Ok(())
+}
+
+fn write(
+    out: &Path,
+    params: &Params,
+    rows: &[Row],
+    raw: &[(String, String)],
+    versions: &str,
+    sluice_dir: &Path,
+    bouncer_dir: &Path,
+) -> Result<(), String> {
+    let put = |path: &Path, text: &str| {
+        fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    fs::create_dir_all(out.join("raw"))
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let commands = proc::recorded().join("\n") + "\n";
+    put(&out.join("commands.txt"), &commands)?;
+    put(&out.join("versions.txt"), versions)?;
+    for (name, text) in raw {
+        put(&out.join("raw").join(name), text)?;
+    }
+    // Configurations used (they hold no secrets: passwords come from the environment, the
+    // auth_file is not copied).
+    for (from, name) in [
+        (sluice_dir.join("sluice.toml"), "sluice.toml"),
+        (bouncer_dir.join("pgbouncer.ini"), "pgbouncer.ini"),
+    ] {
+        if let Ok(text) = fs::read_to_string(&from) {
+            put(&out.join("raw").join(name), &text)?;
+        }
+    }
+    put(&out.join("summary.md"), &report::summary_md(params, rows))?;
+    let json = serde_json::to_string_pretty(&report::summary_json(params, rows))
+        .map_err(|e| e.to_string())?;
+    put(&out.join("summary.json"), &(json + "\n"))?;
+    Ok(())
+}
+
+/// A warning when other work already loads the machine: results are then less comparable
+/// with other runs (the interleaving still keeps targets comparable within this one).
+fn busy_machine() -> Option<String> {
+    let load: f64 = fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    (load > cpus / 2.0)
+        .then(|| format!("machine busy at start: 1-minute load average {load:.2} on {cpus} CPUs"))
+}
+
+fn say(message: &str) {
+    eprintln!("bench-harness: {message}");
+}
+
+/// A random password for the throwaway server (std's randomly seeded hasher; no RNG crate).
+fn secret() -> String {
+    (0..2)
+        .map(|_| format!("{:016x}", RandomState::new().build_hasher().finish()))
+        .collect()
+}

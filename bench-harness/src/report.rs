@@ -1,0 +1,242 @@
+//! The run folder: where it goes, the software and machine it ran on, and the summary table.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::stats;
+
+/// Results of one (target, protocol) pair over all rounds.
+#[derive(Debug, Default)]
+pub struct Row {
+    /// Target name.
+    pub target: String,
+    /// Query protocol.
+    pub protocol: String,
+    /// TPS of each successful round.
+    pub tps: Vec<f64>,
+    /// pgbench's average latency of each successful round, ms.
+    pub latency_avg_ms: Vec<f64>,
+    /// Per-transaction latencies of all rounds, µs, sorted once all rounds are in.
+    pub latencies_us: Vec<u64>,
+    /// Transactions processed over all rounds, as pgbench counted them.
+    pub transactions: u64,
+    /// Failed transactions over all rounds.
+    pub failed_transactions: u64,
+    /// Errors of rounds that did not complete, or why the target never started.
+    pub errors: Vec<String>,
+}
+
+impl Row {
+    /// Mean TPS over the successful rounds.
+    pub fn tps_mean(&self) -> f64 {
+        stats::mean(&self.tps)
+    }
+
+    fn ms(&self, p: f64) -> Option<f64> {
+        stats::percentile(&self.latencies_us, p).map(|us| us as f64 / 1000.0)
+    }
+}
+
+/// `bench-harness/runs/<YYYY-MM-DD>-<scenario>`, with `-2`, `-3`, ... if it already exists.
+pub fn dated_dir(scenario: &str) -> PathBuf {
+    let runs = Path::new(env!("CARGO_MANIFEST_DIR")).join("runs");
+    let base = format!("{}-{scenario}", shell("date -u +%F"));
+    let mut dir = runs.join(&base);
+    let mut n = 2;
+    while dir.exists() {
+        dir = runs.join(format!("{base}-{n}"));
+        n += 1;
+    }
+    dir
+}
+
+/// Output of a shell command, trimmed; `unknown (...)` when it fails.
+pub fn shell(command: &str) -> String {
+    match Command::new("sh").args(["-c", command]).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        Ok(o) => format!("unknown ({})", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+/// `versions.txt`: software versions and the machine.
+pub fn versions(pg_bindir: &Path, sluice: &Path, pgbouncer: Option<&Path>) -> String {
+    let root = crate::workspace_root();
+    let root = root.display();
+    let rev = shell(&format!(
+        "cd '{root}' && echo \"$(git rev-parse HEAD)$(git status --porcelain | grep -q . && echo ' (dirty tree)')\""
+    ));
+    let sluice_version = if sluice.is_file() {
+        shell(&format!("'{}' --version 2>&1 | head -n1", sluice.display()))
+    } else {
+        format!("not built ({})", sluice.display())
+    };
+    let pgbouncer = match pgbouncer {
+        Some(bin) => shell(&format!("'{}' --version 2>&1 | head -n1", bin.display())),
+        None => "not installed".into(),
+    };
+    let io_uring = match fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
+        Ok(v) => {
+            let meaning = match v.trim() {
+                "0" => "enabled for all processes",
+                "1" => "disabled for unprivileged processes",
+                "2" => "disabled",
+                _ => "unknown value",
+            };
+            format!("kernel.io_uring_disabled = {} ({meaning})", v.trim())
+        }
+        Err(_) => "kernel.io_uring_disabled absent (kernel before 6.6: io_uring not switched off by sysctl)".into(),
+    };
+    let bin = |name: &str| pg_bindir.join(name).display().to_string();
+    [
+        format!("sluice git rev: {rev}"),
+        format!("sluice binary: {} -> {sluice_version}", sluice.display()),
+        format!("rustc: {}", shell("rustc -V")),
+        format!(
+            "postgres: {}",
+            shell(&format!("'{}' --version", bin("postgres")))
+        ),
+        format!(
+            "pgbench: {}",
+            shell(&format!("'{}' --version", bin("pgbench")))
+        ),
+        format!("pgbouncer: {pgbouncer}"),
+        format!("kernel: {}", shell("uname -srvm")),
+        format!("nproc: {}", shell("nproc")),
+        format!(
+            "cpu: {}",
+            shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'")
+        ),
+        format!(
+            "memory: {}",
+            shell("grep MemTotal /proc/meminfo | tr -s ' '")
+        ),
+        format!("io_uring: {io_uring}"),
+        format!("load average at start: {}", shell("cat /proc/loadavg")),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+/// What the summary says about the run's parameters.
+pub struct Params<'a> {
+    /// Human summary of the workload, e.g. the pgbench flags.
+    pub workload: &'a str,
+    /// Rounds requested.
+    pub rounds: u32,
+    /// Start time, UTC.
+    pub started: &'a str,
+    /// Notes (targets that failed to start, skipped peers).
+    pub notes: &'a [String],
+}
+
+fn ratio(row: &Row, base: Option<&Row>) -> Option<f64> {
+    let base = base?.tps_mean();
+    let ours = row.tps_mean();
+    (base.is_finite() && base > 0.0 && ours.is_finite()).then(|| ours / base)
+}
+
+fn find<'a>(rows: &'a [Row], target: &str, protocol: &str) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.target == target && r.protocol == protocol && !r.tps.is_empty())
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+/// `summary.md`.
+pub fn summary_md(params: &Params, rows: &[Row]) -> String {
+    let mut out = format!(
+        "# pgbench-select\n\nWorkload: `{}`, {} round(s), targets interleaved in each round. Started {}.\n\
+         TPS excludes connection time; p50/p99 are over every transaction of every round \
+         (pgbench `--log`). Ratios are TPS ratios against the same protocol.\n\n\
+         | target | protocol | TPS mean | TPS per round | latency avg (ms) | p50 (ms) | p99 (ms) | vs direct | vs pgbouncer |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|\n",
+        params.workload, params.rounds, params.started
+    );
+    for row in rows {
+        let per_round: Vec<String> = row.tps.iter().map(|t| format!("{t:.0}")).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            row.target,
+            row.protocol,
+            fmt(Some(row.tps_mean()), 0),
+            if per_round.is_empty() {
+                "failed".into()
+            } else {
+                per_round.join(", ")
+            },
+            fmt(Some(stats::mean(&row.latency_avg_ms)), 3),
+            fmt(row.ms(50.0), 3),
+            fmt(row.ms(99.0), 3),
+            fmt(ratio(row, find(rows, "direct", &row.protocol)), 3),
+            fmt(ratio(row, find(rows, "pgbouncer", &row.protocol)), 3),
+        ));
+    }
+    let errors: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.errors
+                .iter()
+                .map(move |e| format!("- {} / {}: {}", r.target, r.protocol, first_line(e)))
+        })
+        .chain(params.notes.iter().map(|n| format!("- {}", first_line(n))))
+        .collect();
+    if !errors.is_empty() {
+        out.push_str("\n## Notes and failures\n\n");
+        out.push_str(&errors.join("\n"));
+        out.push('\n');
+    }
+    out.push_str("\nExact commands: `commands.txt`; software and machine: `versions.txt`; pgbench output: `raw/`.\n");
+    out
+}
+
+/// `summary.json`.
+pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
+    let results: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "target": row.target,
+                "protocol": row.protocol,
+                "tps_mean": finite(row.tps_mean()),
+                "tps_rounds": row.tps,
+                "latency_avg_ms_rounds": row.latency_avg_ms,
+                "p50_ms": row.ms(50.0),
+                "p99_ms": row.ms(99.0),
+                "transactions": row.transactions,
+                "transactions_logged": row.latencies_us.len(),
+                "failed_transactions": row.failed_transactions,
+                "ratio_vs_direct": ratio(row, find(rows, "direct", &row.protocol)),
+                "ratio_vs_pgbouncer": ratio(row, find(rows, "pgbouncer", &row.protocol)),
+                "errors": row.errors,
+            })
+        })
+        .collect();
+    json!({
+        "scenario": "pgbench-select",
+        "workload": params.workload,
+        "rounds": params.rounds,
+        "started": params.started,
+        "notes": params.notes,
+        "results": results,
+    })
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+fn first_line(s: &str) -> String {
+    let mut lines = s.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("").trim().to_string();
+    match lines.next() {
+        Some(second) => format!("{first} {}", second.trim()),
+        None => first,
+    }
+}

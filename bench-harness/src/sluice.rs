@@ -1,0 +1,158 @@
+//! The sluice gateway as a benchmark target: `sluice init` (plaintext loopback listener),
+//! `sluice serve`, and a session token from `sluice token issue`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::endpoint::Endpoint;
+use crate::proc::{self, Watchdog};
+
+/// Environment variable that carries the upstream password to the gateway.
+const PASSWORD_ENV: &str = "SLUICE_BENCH_UPSTREAM_PASSWORD";
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running gateway; stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Sluice {
+    _watchdog: Watchdog,
+    child: Child,
+    endpoint: Endpoint,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+impl Sluice {
+    /// Writes a configuration into `dir` for database `bench` on `pg_port`, starts the gateway
+    /// and mints a token (role admin, resource bench, ttl 2h).
+    pub fn start(bin: &Path, dir: &Path, pg_port: u16, password: &str) -> Result<Sluice, String> {
+        if !bin.is_file() {
+            return Err(format!(
+                "{} not found: build it first with `cargo build --release -p sluice`",
+                bin.display()
+            ));
+        }
+        let config = dir.join("sluice.toml");
+        let mut init = Command::new(bin);
+        init.env(PASSWORD_ENV, password)
+            .arg("init")
+            .arg("--upstream")
+            .arg(format!("postgresql://postgres@127.0.0.1:{pg_port}/bench"))
+            .args([
+                "--password-env",
+                PASSWORD_ENV,
+                "--listen",
+                "127.0.0.1:0",
+                "--out",
+            ])
+            .arg(dir)
+            .args(["--resource", "bench", "--plaintext"]);
+        proc::run(&mut init, CLI_TIMEOUT)?.ok("sluice init")?;
+
+        let mut issue = Command::new(bin);
+        issue
+            .env(PASSWORD_ENV, password)
+            .args(["token", "issue", "--config"])
+            .arg(&config)
+            .args([
+                "--subject",
+                "bench",
+                "--role",
+                "admin",
+                "--resource",
+                "bench",
+                "--ttl",
+                "2h",
+            ]);
+        let token = proc::run(&mut issue, CLI_TIMEOUT)?
+            .ok("sluice token issue")?
+            .trim()
+            .to_string();
+        if token.is_empty() {
+            return Err("sluice token issue printed no token".into());
+        }
+
+        let mut serve = Command::new(bin);
+        serve
+            .env(PASSWORD_ENV, password)
+            .env("RUST_LOG", "warn")
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        proc::record(&serve);
+        let mut child = serve
+            .spawn()
+            .map_err(|e| format!("cannot start sluice serve: {e}"))?;
+        let watchdog = Watchdog::spawn(
+            "kill -TERM \"$1\" 2>/dev/null; sleep 5; kill -KILL \"$1\" 2>/dev/null",
+            &[child.id().to_string()],
+        )?;
+        let stderr = proc::drain(child.stderr.take());
+        let lines = lines(child.stdout.take());
+        let addr = match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                proc::stop_child(&mut child, Duration::from_secs(5));
+                let err = stderr.join().unwrap_or_default();
+                return Err(format!(
+                    "sluice serve did not print `listening postgres ADDR`:\n{err}"
+                ));
+            }
+        };
+        let port = addr
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("bad listen address `{addr}`"))?;
+        let endpoint = Endpoint {
+            name: "sluice".into(),
+            port,
+            dbname: "bench".into(),
+            user: "bench".into(),
+            password: token,
+        };
+        Ok(Sluice {
+            _watchdog: watchdog,
+            child,
+            endpoint,
+            stderr: Some(stderr),
+        })
+    }
+
+    /// Where clients connect.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Stops the gateway and returns what it logged.
+    pub fn stop(mut self) -> String {
+        proc::stop_child(&mut self.child, Duration::from_secs(15));
+        self.stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        proc::stop_child(&mut self.child, Duration::from_secs(15));
+    }
+}
+
+/// Sends the address of each `listening postgres ADDR` line; keeps draining stdout after that.
+fn lines(pipe: Option<std::process::ChildStdout>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let Some(pipe) = pipe else { return };
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if let Some(addr) = line.trim().strip_prefix("listening postgres ") {
+                let _ = tx.send(addr.to_string());
+            }
+        }
+    });
+    rx
+}
