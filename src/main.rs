@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use sluice::config::{self, parse_duration};
-use sluice::identity::{IssueRequest, SigningKey, TokenIssuer, TokenSettings};
+use sluice::identity::IssueRequest;
 use sluice::runtime::{self, Shutdown};
 use sluice::setup;
 
@@ -177,16 +177,8 @@ fn issue(args: &IssueArgs) -> Result<String> {
             bail!("resource `{r}` is not defined in {}", args.config.display());
         }
     }
-    let key = SigningKey::load(&id.signing_key)?;
-    let issuer = TokenIssuer::new(
-        &key,
-        &TokenSettings {
-            issuer: id.issuer.clone(),
-            audience: id.audience.clone(),
-            leeway: id.leeway,
-        },
-    );
-    let (token, _) = issuer
+    let (token, _) = id
+        .token_issuer()?
         .issue(
             &IssueRequest {
                 subject: args.subject.clone(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::duration::{format_duration, parse_duration};
+use crate::identity::{IdentityError, SigningKey, TokenIssuer, TokenSettings};
 
 /// The whole file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,6 +98,23 @@ pub struct IdentitySection {
     pub max_ttl: Duration,
     #[serde(with = "human", default = "leeway")]
     pub leeway: Duration,
+}
+
+impl IdentitySection {
+    /// The settings tokens are minted and verified with.
+    pub fn token_settings(&self) -> TokenSettings {
+        TokenSettings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            leeway: self.leeway,
+        }
+    }
+
+    /// An issuer with the configured signing key.
+    pub fn token_issuer(&self) -> Result<TokenIssuer, IdentityError> {
+        let key = SigningKey::load(&self.signing_key)?;
+        Ok(TokenIssuer::new(&key, &self.token_settings()))
+    }
 }
 
 fn default_ttl() -> Duration {

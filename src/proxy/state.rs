@@ -12,7 +12,7 @@ use rustls::pki_types::ServerName;
 
 use crate::codec::pg::CancelRequest;
 use crate::config::{Config, LoadedConfig, UpstreamTls};
-use crate::identity::{SigningKey, TokenSettings, TokenVerifier};
+use crate::identity::{SigningKey, TokenVerifier};
 use crate::proxy::signal::Broadcast;
 
 /// Why a snapshot could not be built from a validated configuration.
@@ -69,12 +69,7 @@ impl Snapshot {
         let config = loaded.config.clone();
         let key = SigningKey::load(&config.identity.signing_key)
             .map_err(|e| StateError::SigningKey(e.to_string()))?;
-        let settings = TokenSettings {
-            issuer: config.identity.issuer.clone(),
-            audience: config.identity.audience.clone(),
-            leeway: config.identity.leeway,
-        };
-        let verifier = TokenVerifier::new(&key, &settings);
+        let verifier = TokenVerifier::new(&key, &config.identity.token_settings());
         let mut listeners = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
             let tls = match (&l.tls_cert, &l.tls_key) {

@@ -141,20 +141,9 @@ impl TlsWriter {
     /// Writes all of `data`.
     pub async fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         loop {
-            {
-                let mut conn = self.conn.borrow_mut();
-                let n = conn.writer().write(data)?;
-                data = &data[n..];
-                self.out.clear();
-                while conn.wants_write() {
-                    conn.write_tls(&mut self.out)?;
-                }
-            }
-            if !self.out.is_empty() {
-                let (res, back) = self.tcp.write_all(std::mem::take(&mut self.out)).await;
-                self.out = back;
-                res?;
-            }
+            let n = self.conn.borrow_mut().writer().write(data)?;
+            data = &data[n..];
+            self.flush_records().await?;
             if data.is_empty() {
                 return Ok(());
             }
@@ -163,9 +152,15 @@ impl TlsWriter {
 
     /// Sends close_notify and shuts the socket down for writing.
     pub async fn shutdown(&mut self) -> io::Result<()> {
+        self.conn.borrow_mut().send_close_notify();
+        self.flush_records().await?;
+        self.tcp.shutdown().await
+    }
+
+    /// Writes every TLS record rustls has queued.
+    async fn flush_records(&mut self) -> io::Result<()> {
         {
             let mut conn = self.conn.borrow_mut();
-            conn.send_close_notify();
             self.out.clear();
             while conn.wants_write() {
                 conn.write_tls(&mut self.out)?;
@@ -176,6 +171,6 @@ impl TlsWriter {
             self.out = back;
             res?;
         }
-        self.tcp.shutdown().await
+        Ok(())
     }
 }
