@@ -272,13 +272,16 @@ fn demo_serves_fake_customers_to_pasted_commands_and_cleans_up() {
     if sluice::setup::pgtemp::find_bindir().is_none() {
         panic!("PostgreSQL server binaries are required (Debian package `postgresql`)");
     }
-    let mut child = Command::new(SLUICE_BIN)
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut demo = KillOnDrop(
+        Command::new(SLUICE_BIN)
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut demo.0;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut commands = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -333,4 +336,14 @@ fn demo_serves_fake_customers_to_pasted_commands_and_cleans_up() {
     };
     assert!(status.success(), "{status}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// Kills a child process if the test fails before it stopped it.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
