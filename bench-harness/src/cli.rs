@@ -12,6 +12,8 @@ pub const USAGE: &str = "usage: bench-harness pgbench-select [options]
   --targets LIST       comma-separated: direct,sluice,pgbouncer (default all three)
   --protocols LIST     comma-separated: simple,prepared (default both)
   --sluice PATH        sluice binary (default target/release/sluice)
+  --sluice-workers N   gateway shards (default 1: one thread, like pgbouncer, on a machine whose
+                       cores also run PostgreSQL and pgbench; 0 = one per core, pinned)
   --out DIR            run folder (default bench-harness/runs/<YYYY-MM-DD>-pgbench-select)";
 
 /// Options of the pgbench-select scenario.
@@ -33,6 +35,8 @@ pub struct Options {
     pub protocols: Vec<String>,
     /// The sluice binary.
     pub sluice: PathBuf,
+    /// Gateway shards; 0 means one per core, pinned.
+    pub sluice_workers: u32,
     /// Output folder, if not the dated default.
     pub out: Option<PathBuf>,
 }
@@ -49,6 +53,7 @@ impl Options {
             targets: vec!["direct".into(), "sluice".into(), "pgbouncer".into()],
             protocols: vec!["simple".into(), "prepared".into()],
             sluice: default_sluice(),
+            sluice_workers: 1,
             out: None,
         };
         let mut it = args.iter();
@@ -67,6 +72,7 @@ impl Options {
                 "--targets" => opts.targets = list(&value()?, &["direct", "sluice", "pgbouncer"])?,
                 "--protocols" => opts.protocols = list(&value()?, &["simple", "prepared"])?,
                 "--sluice" => opts.sluice = PathBuf::from(value()?),
+                "--sluice-workers" => opts.sluice_workers = number(flag, &value()?)?,
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown option {other}\n{USAGE}")),
             }

@@ -59,7 +59,13 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 user: SUPERUSER.into(),
                 password: password.clone(),
             }),
-            "sluice" => Sluice::start(&opts.sluice, &sluice_dir, pg.port(), &password).map(|s| {
+            "sluice" => Sluice::start(
+                &opts.sluice,
+                &sluice_dir,
+                pg.port(),
+                &password,
+                opts.sluice_workers,
+            ).map(|s| {
                 let endpoint = s.endpoint().clone();
                 sluice = Some(s);
                 endpoint
@@ -172,12 +178,17 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     drop(bouncer.take());
     let workload = format!(
-        "pgbench -n -S -c {} -j {} -T {} -M {{{}}} --log (scale {})",
+        "pgbench -n -S -c {} -j {} -T {} -M {{{}}} --log (scale {}); sluice with {}",
         opts.clients,
         opts.jobs,
         opts.duration,
         opts.protocols.join(","),
-        opts.scale
+        opts.scale,
+        match opts.sluice_workers {
+            0 => "one pinned shard per core".to_string(),
+            1 => "1 unpinned shard".to_string(),
+            n => format!("{n} unpinned shards"),
+        }
     );
     let params = Params {
         workload: &workload,

@@ -26,7 +26,15 @@ pub struct Sluice {
 impl Sluice {
     /// Writes a configuration into `dir` for database `bench` on `pg_port`, starts the gateway
     /// and mints a token (role admin, resource bench, ttl 2h).
-    pub fn start(bin: &Path, dir: &Path, pg_port: u16, password: &str) -> Result<Sluice, String> {
+    /// `workers` 0 keeps init's default (one pinned shard per core); otherwise that many
+    /// unpinned shards, so they share cores with PostgreSQL and pgbench the way pgbouncer does.
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        pg_port: u16,
+        password: &str,
+        workers: u32,
+    ) -> Result<Sluice, String> {
         if !bin.is_file() {
             return Err(format!(
                 "{} not found: build it first with `cargo build --release -p sluice`",
@@ -49,6 +57,15 @@ impl Sluice {
             .arg(dir)
             .args(["--resource", "bench", "--plaintext"]);
         proc::run(&mut init, CLI_TIMEOUT)?.ok("sluice init")?;
+        if workers > 0 {
+            let text = std::fs::read_to_string(&config)
+                .map_err(|e| format!("reading {}: {e}", config.display()))?;
+            let text = text
+                .replacen("workers = 0", &format!("workers = {workers}"), 1)
+                .replacen("pin_cores = true", "pin_cores = false", 1);
+            std::fs::write(&config, text)
+                .map_err(|e| format!("writing {}: {e}", config.display()))?;
+        }
 
         let mut issue = Command::new(bin);
         issue
