@@ -65,7 +65,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 pg.port(),
                 &password,
                 opts.sluice_workers,
-            ).map(|s| {
+            )
+            .map(|s| {
                 let endpoint = s.endpoint().clone();
                 sluice = Some(s);
                 endpoint

@@ -66,7 +66,16 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let claims = &authed.claims;
     let resource = authed.target.name.clone();
 
-    let mut up = match upstream::connect(&authed.target, &authed.params).await {
+    // An upstream that accepts the connection but never answers must not hold the client forever.
+    let connecting = upstream::connect(&authed.target, &authed.params);
+    let connected = monoio::time::timeout(authed.target.connect_timeout + auth_timeout, connecting)
+        .await
+        .unwrap_or_else(|_| {
+            Err(SessionError::Upstream(
+                "upstream did not complete authentication in time".into(),
+            ))
+        });
+    let mut up = match connected {
         Ok(u) => u,
         Err(e) => {
             warn!(%peer, resource, error = %e, "upstream connection failed");
