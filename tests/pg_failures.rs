@@ -399,3 +399,27 @@ async fn clients_that_never_authenticate_are_dropped_and_block_nobody() {
     still_serving(&mut stack).await;
     client.batch_execute("SELECT 2").await.unwrap();
 }
+
+/// A client may send Terminate while its statement still runs (a driver dropping a connection
+/// whose query was abandoned). The gateway cancels the statement when a client vanishes mid
+/// statement; a polite goodbye mid-statement deserves the same.
+#[tokio::test]
+async fn client_terminate_mid_query_frees_its_upstream_backend() {
+    let stack = Stack::start();
+    let direct = stack.direct().await;
+    let mut conn =
+        RawConn::login(stack.gateway.addr(), DB, LABEL, &stack.token).expect("raw login");
+    conn.send_query("SELECT pg_sleep(30)").unwrap();
+    let pid = active_backend(&direct, "SELECT pg_sleep(30)").await;
+    conn.terminate();
+
+    let gone = eventually(Duration::from_secs(5), || {
+        let direct = &direct;
+        async move { !backend_exists(direct, pid).await }
+    })
+    .await;
+    assert!(
+        gone,
+        "upstream backend {pid} still runs its statement 5 s after Terminate"
+    );
+}

@@ -749,3 +749,127 @@ async fn expired_token_ends_an_idle_session_after_an_extended_copy_in() {
         "the session outlived its token (closed: {closed}, query after expiry: {after:?})"
     );
 }
+
+/// The same accounting attacked on purpose: Syncs sent inside a simple-protocol COPY are ignored
+/// by PostgreSQL and answered by nothing, so a gateway that counts them as statements in flight
+/// never sees the session idle again and lets it outlive its token.
+#[test]
+fn syncs_sent_during_copy_do_not_keep_an_expired_session_alive() {
+    let stack = Stack::start();
+    let token = stack.setup.issue_token("short", &["admin"], &[DB], "4s");
+    let issued = Instant::now();
+    let mut conn = RawConn::login(stack.gateway.addr(), DB, LABEL, &token).expect("raw login");
+    assert_eq!(conn.query("CREATE TABLE c (a int)").unwrap().error(), None);
+
+    conn.send_query("COPY c FROM STDIN").unwrap();
+    let start = conn.expect_frame().unwrap();
+    assert_eq!(start.tag, tag::backend::COPY_IN_RESPONSE);
+    let mut msgs = Vec::new();
+    for _ in 0..3 {
+        msgs.extend_from_slice(&[tag::frontend::SYNC, 0, 0, 0, 4]);
+    }
+    msgs.extend_from_slice(&[tag::frontend::COPY_DATA, 0, 0, 0, 6, b'1', b'\n']);
+    msgs.extend_from_slice(&[tag::frontend::COPY_DONE, 0, 0, 0, 4]);
+    conn.send(&msgs).unwrap();
+    let reply = conn.read_reply().unwrap();
+    assert_eq!(reply.error(), None);
+    assert_eq!(reply.command_tags(), ["COPY 1"]);
+
+    std::thread::sleep(Duration::from_secs(7).saturating_sub(issued.elapsed()));
+    // The token expired about 3 s ago: the session must be over, not run another statement.
+    let outcome = conn.query("SELECT 'still running'");
+    let rows = outcome.as_ref().map(|r| r.rows()).unwrap_or_default();
+    assert!(
+        rows.is_empty(),
+        "an expired session still ran a statement: {outcome:?}"
+    );
+}
+
+#[test]
+fn tls_clients_carry_large_copies_and_results() {
+    const ROWS: usize = 100_000;
+    let stack = Stack::start();
+    let addr = stack.gateway.addr();
+    let psql = |sql: &str| {
+        let out = common::psql_gateway(addr, DB, LABEL, &stack.token, "require", sql);
+        assert!(
+            out.success(),
+            "psql `{}` failed:\n{}",
+            &sql[..sql.len().min(80)],
+            out.stderr
+        );
+        out.stdout
+    };
+    assert_eq!(
+        psql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").trim(),
+        "f",
+        "the gateway's upstream leg is plaintext in this test"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tsv");
+    let mut data = String::new();
+    for i in 0..ROWS {
+        let c = char::from(b'a' + (i % 26) as u8);
+        data.push_str(&format!("{i}\t{}\n", c.to_string().repeat(200)));
+    }
+    std::fs::write(&input, &data).unwrap();
+    psql("CREATE TABLE big (id int, v text)");
+    psql(&format!("\\copy big from '{}'", input.display()));
+    assert_eq!(
+        psql(
+            "SELECT count(*), count(*) FILTER (WHERE v <> repeat(chr(97 + id % 26), 200)) FROM big"
+        )
+        .trim(),
+        format!("{ROWS}|0")
+    );
+
+    let output = dir.path().join("out.tsv");
+    psql(&format!(
+        "\\copy (SELECT * FROM big ORDER BY id) to '{}'",
+        output.display()
+    ));
+    assert!(
+        std::fs::read(&output).unwrap() == data.as_bytes(),
+        "COPY TO over TLS differs from COPY FROM"
+    );
+
+    let value = psql("SELECT repeat('ab', 10 * 1024 * 1024)");
+    assert_eq!(value.trim_end().len(), 20 << 20);
+    assert!(value
+        .trim_end()
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b == b"ab"[i % 2]));
+}
+
+/// A client that always has its next request on the wire before the previous one is answered
+/// is never "between statements"; its session must still end once its token expires.
+#[test]
+fn pipelining_client_does_not_outlive_its_token() {
+    let stack = Stack::start();
+    let token = stack.setup.issue_token("short", &["admin"], &[DB], "3s");
+    let issued = Instant::now();
+    let mut conn = RawConn::login(stack.gateway.addr(), DB, LABEL, &token).expect("raw login");
+
+    conn.send_query("SELECT pg_sleep(0.2)").unwrap();
+    let mut answered_late = 0;
+    while issued.elapsed() < Duration::from_secs(9) {
+        // Next request first, then the answer to the previous one.
+        if conn.send_query("SELECT pg_sleep(0.2)").is_err() {
+            break;
+        }
+        match conn.read_reply() {
+            Ok(reply) if reply.error().is_none() => {
+                if issued.elapsed() > Duration::from_secs(6) {
+                    answered_late += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(
+        answered_late, 0,
+        "statements kept running 3 s and more after the token expired"
+    );
+}
