@@ -8,6 +8,8 @@ pub mod gateway;
 pub mod hba;
 pub mod pg;
 pub mod process;
+pub mod rawpg;
+pub mod stack;
 
 pub use client::{connect, gateway_config, psql, psql_gateway};
 pub use gateway::{
@@ -16,3 +18,5 @@ pub use gateway::{
 pub use hba::AuthMethod;
 pub use pg::PgServer;
 pub use process::Captured;
+pub use rawpg::RawConn;
+pub use stack::{eventually, Stack, DB, LABEL};

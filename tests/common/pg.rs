@@ -155,6 +155,24 @@ impl PgServer {
         self.reload();
     }
 
+    /// Writes pg_hba.conf as `lines` followed by the harness rules (overrides, then the SCRAM
+    /// defaults) and reloads: for what [`set_auth`](Self::set_auth) cannot express, such as
+    /// `hostssl` or `hostnossl ... reject` lines. A later `set_auth` call drops these lines.
+    pub fn set_hba_lines(&self, lines: &[&str]) {
+        let rendered = {
+            let overrides = self.overrides.lock().unwrap_or_else(|e| e.into_inner());
+            hba::render(&overrides)
+        };
+        let mut text = String::new();
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push_str(&rendered);
+        fs::write(self.data_dir().join("pg_hba.conf"), text).expect("cannot write pg_hba.conf");
+        self.reload();
+    }
+
     /// Re-reads the configuration files and waits until newly forked backends run with them:
     /// `pg_conf_load_time()` of a new connection changes once the postmaster has reloaded.
     pub fn reload(&self) {
