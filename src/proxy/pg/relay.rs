@@ -78,6 +78,11 @@ pub async fn client_to_upstream(
     state: &SessionState,
     max_message: usize,
 ) -> Result<Exit, SessionError> {
+    // Syncs since the last request that starts work. PostgreSQL ignores a Sync sent while it is
+    // in COPY mode (tokio-postgres sends one after Execute and another after CopyDone), so those
+    // are taken back from `pending` when the COPY ends; otherwise the session would look busy
+    // forever and outlive its token.
+    let mut syncs_since_work: u32 = 0;
     loop {
         let mut cut = 0;
         let mut terminate = false;
@@ -91,12 +96,34 @@ pub async fn client_to_upstream(
             match t {
                 tag::frontend::QUERY | tag::frontend::SYNC | tag::frontend::FUNCTION_CALL => {
                     if let Some(reason) = state.ending.get() {
+                        // Once the session is ending, nothing new starts: only the Sync that
+                        // closes an extended-protocol batch already under way is let through.
+                        let closes_batch = t == tag::frontend::SYNC && syncs_since_work == 0;
+                        if state.idle() || !closes_batch {
+                            return Ok(Exit::End(reason));
+                        }
+                    }
+                    if t == tag::frontend::SYNC {
+                        syncs_since_work += 1;
+                    } else {
+                        syncs_since_work = 0;
+                    }
+                    state.pending.set(state.pending.get() + 1);
+                    state.statements.set(state.statements.get() + 1);
+                }
+                tag::frontend::PARSE | tag::frontend::BIND | tag::frontend::EXECUTE => {
+                    if let Some(reason) = state.ending.get() {
                         if state.idle() {
                             return Ok(Exit::End(reason));
                         }
                     }
-                    state.pending.set(state.pending.get() + 1);
-                    state.statements.set(state.statements.get() + 1);
+                    syncs_since_work = 0;
+                }
+                tag::frontend::COPY_DONE | tag::frontend::COPY_FAIL => {
+                    state
+                        .pending
+                        .set(state.pending.get().saturating_sub(syncs_since_work));
+                    syncs_since_work = 0;
                 }
                 tag::frontend::TERMINATE => {
                     terminate = true;
@@ -115,7 +142,7 @@ pub async fn client_to_upstream(
         }
         if terminate {
             return Ok(Exit::ClientClosed {
-                mid_statement: false,
+                mid_statement: !state.idle(),
             });
         }
         match client.read_into(buf).await {
