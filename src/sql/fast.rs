@@ -130,7 +130,7 @@ fn query(cx: &Cx<'_>, tokens: &[Token]) -> Option<Base> {
     let src = cx.src;
     for t in tokens {
         if t.kind == TokenKind::Word {
-            let len = t.end - t.start;
+            let len = t.len();
             if (len == 4 && (t.is_word(src, "with") || t.is_word(src, "into")))
                 || (len == 3 && t.is_word(src, "for"))
             {
@@ -210,9 +210,14 @@ fn tables(src: &str, tokens: &[Token]) -> Vec<String> {
             }
             TokenKind::RParen => depth = depth.saturating_sub(1),
             TokenKind::Word if depth >= 64 || call_parens & (1 << depth) == 0 => {
-                let w = lower(src, Some(t), &mut buf);
-                let is_from = w == "from";
-                if is_from || matches!(w, "join" | "update" | "into" | "table") {
+                // Length first: most words are not one of these, and this runs per word.
+                let len = t.len();
+                let is_from = len == 4 && t.is_word(src, "from");
+                let is_intro = is_from
+                    || (len == 4 && (t.is_word(src, "join") || t.is_word(src, "into")))
+                    || (len == 5 && t.is_word(src, "table"))
+                    || (len == 6 && t.is_word(src, "update"));
+                if is_intro {
                     let mut j = i + 1;
                     loop {
                         if tokens.get(j).is_some_and(|t| t.is_word(src, "only")) {

@@ -12,7 +12,9 @@
 use super::classify::{Base, ClassifyPath, StatementClass};
 use super::lexer::Token;
 use super::normalize::{render, LiteralStyle};
-use sqlparser::ast::{ObjectName, ObjectNamePart, Query, Select, Statement, Visit, Visitor};
+use sqlparser::ast::{
+    ObjectName, ObjectNamePart, Query, Select, SetExpr, Statement, Visit, Visitor,
+};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use std::cell::RefCell;
@@ -35,7 +37,7 @@ pub(crate) fn full(src: &str, tokens: &[Token]) -> Base {
     if let Some(hit) = CACHE.with(|c| c.borrow().get(&text).cloned()) {
         return hit;
     }
-    let verdict = parse(&text);
+    let verdict = parse(&lock_strength_as_update_or_share(&text));
     if text.len() <= CACHE_MAX_KEY {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -51,6 +53,19 @@ pub(crate) fn full(src: &str, tokens: &[Token]) -> Base {
 /// Number of entries in this thread's parse cache (for tests and metrics).
 pub fn cache_len() -> usize {
     CACHE.with(|c| c.borrow().len())
+}
+
+/// The parser only knows `FOR UPDATE` and `FOR SHARE`; the weaker row locks PostgreSQL also
+/// has write locks just the same, so they are parsed as those. The canonical text has single
+/// spaces, folded words and no literal that could contain these words.
+fn lock_strength_as_update_or_share(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(" for no key update") || text.contains(" for key share") {
+        text.replace(" for no key update", " for update")
+            .replace(" for key share", " for share")
+            .into()
+    } else {
+        text.into()
+    }
 }
 
 fn parse(text: &str) -> Base {
@@ -74,7 +89,15 @@ fn parse(text: &str) -> Base {
             ),
         );
     };
-    let (class, command, has_where) = match stmt {
+    // `WITH ... DELETE ...` parses as a query whose body is the data-modifying statement.
+    let top = match stmt {
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => s,
+            _ => stmt,
+        },
+        _ => stmt,
+    };
+    let (class, command, has_where) = match top {
         Statement::Query(_) => (StatementClass::Read, "SELECT", None),
         Statement::Insert(_) => (StatementClass::Write, "INSERT", None),
         Statement::Update(u) => (StatementClass::Write, "UPDATE", Some(u.selection.is_some())),

@@ -78,21 +78,49 @@ pub enum TokenKind {
     Other,
 }
 
-/// One token: its kind and its byte span in the input.
+/// One token: its kind and its byte span in the input (offsets kept as `u32` so a token is
+/// 12 bytes; PostgreSQL messages are far below 4 GiB and longer texts are refused).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Token {
     /// What the token is.
     pub kind: TokenKind,
-    /// Byte offset of the first byte.
-    pub start: usize,
-    /// Byte offset one past the last byte.
-    pub end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Token {
+    fn new(kind: TokenKind, start: usize, end: usize) -> Token {
+        // Lexer::new refuses texts whose offsets do not fit.
+        Token {
+            kind,
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// Byte offset of the first byte.
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    /// Byte offset one past the last byte.
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// Whether the token is empty (never, for a lexed token).
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
     /// The token's text, sliced from the input it was lexed from.
     pub fn text<'a>(&self, src: &'a str) -> &'a str {
-        &src[self.start..self.end]
+        &src[self.start()..self.end()]
     }
 
     /// Whether the token is a literal (string or number) whose value must not be matched or
@@ -104,8 +132,8 @@ impl Token {
     /// Whether this is an unquoted word equal to `kw` (ASCII case-insensitive).
     pub fn is_word(&self, src: &str, kw: &str) -> bool {
         self.kind == TokenKind::Word
-            && self.end - self.start == kw.len()
-            && src.as_bytes()[self.start..self.end].eq_ignore_ascii_case(kw.as_bytes())
+            && self.len() == kw.len()
+            && src.as_bytes()[self.start()..self.end()].eq_ignore_ascii_case(kw.as_bytes())
     }
 }
 
@@ -125,6 +153,9 @@ pub enum LexError {
     /// A block comment whose nesting never returns to zero.
     #[error("unterminated block comment starting at byte {0}")]
     UnterminatedComment(usize),
+    /// Text longer than 4 GiB (PostgreSQL's own limit is 1 GiB).
+    #[error("text too long to lex")]
+    TooLong,
     /// `""`: PostgreSQL rejects zero-length delimited identifiers.
     #[error("zero-length quoted identifier at byte {0}")]
     EmptyIdent(usize),
@@ -139,6 +170,7 @@ impl LexError {
             | LexError::UnterminatedIdent(o)
             | LexError::UnterminatedComment(o)
             | LexError::EmptyIdent(o) => o,
+            LexError::TooLong => 0,
         }
     }
 }
@@ -188,6 +220,18 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
+/// `space` as a lookup table for the hot loop.
+const SPACE: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b' ' as usize] = true;
+    t[b'\t' as usize] = true;
+    t[b'\n' as usize] = true;
+    t[b'\r' as usize] = true;
+    t[0x0b] = true;
+    t[0x0c] = true;
+    t
+};
+
 /// Horizontal whitespace (no newline).
 fn is_horiz_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | 0x0b | 0x0c)
@@ -226,15 +270,18 @@ impl<'a> Lexer<'a> {
     }
 
     /// Skips whitespace and comments. `--` comments end at LF or CR; block comments nest.
+    #[inline(always)]
     fn skip_trivia(&mut self) -> Result<(), LexError> {
         let b = self.bytes();
         loop {
+            // The common case first: a run of plain spaces, one table lookup per byte.
+            while self.pos < b.len() && SPACE[b[self.pos] as usize] {
+                self.pos += 1;
+            }
             let Some(&c) = b.get(self.pos) else {
                 return Ok(());
             };
-            if is_space(c) {
-                self.pos += 1;
-            } else if c == b'-' && self.at(self.pos + 1) == b'-' {
+            if c == b'-' && self.at(self.pos + 1) == b'-' {
                 self.pos = match memchr2(b'\n', b'\r', &b[self.pos..]) {
                     Some(i) => self.pos + i,
                     None => b.len(),
@@ -248,9 +295,14 @@ impl<'a> Lexer<'a> {
     }
 
     /// The next significant token, `None` at the end, or the lexical error that stops lexing.
+    #[inline]
     pub fn next_token(&mut self) -> Option<Result<Token, LexError>> {
         if self.failed {
             return None;
+        }
+        if self.src.len() > u32::MAX as usize {
+            self.failed = true;
+            return Some(Err(LexError::TooLong));
         }
         let r = self.lex_one();
         if matches!(r, Some(Err(_))) {
@@ -259,6 +311,7 @@ impl<'a> Lexer<'a> {
         r
     }
 
+    #[inline(always)]
     fn lex_one(&mut self) -> Option<Result<Token, LexError>> {
         if let Err(e) = self.skip_trivia() {
             return Some(Err(e));
@@ -267,6 +320,16 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         let c = *b.get(start)?;
         let next = self.at(start + 1);
+        // Most tokens are plain words: take them without the dispatch below when no
+        // literal prefix (`E'`, `U&`, ...) can follow.
+        if ident_start(c) && next != b'\'' && next != b'&' {
+            let mut p = start + 1;
+            while p < b.len() && IDENT_CONT[b[p] as usize] {
+                p += 1;
+            }
+            self.pos = p;
+            return Some(Ok(Token::new(TokenKind::Word, start, p)));
+        }
         let kind = match c {
             b'\'' => {
                 let kind = if self.opts.standard_conforming_strings {
@@ -304,11 +367,7 @@ impl<'a> Lexer<'a> {
                 TokenKind::Other
             }
         };
-        Some(Ok(Token {
-            kind,
-            start,
-            end: self.pos,
-        }))
+        Some(Ok(Token::new(kind, start, self.pos)))
     }
 
     fn single(&mut self, kind: TokenKind) -> TokenKind {
@@ -347,11 +406,7 @@ impl<'a> Lexer<'a> {
             p += 1;
         }
         self.pos = p;
-        Ok(Token {
-            kind: TokenKind::Word,
-            start,
-            end: p,
-        })
+        Ok(Token::new(TokenKind::Word, start, p))
     }
 
     /// A string body starting at `body`; handles doubled quotes, backslash escapes and
@@ -386,11 +441,7 @@ impl<'a> Lexer<'a> {
                 Some(resume) => p = resume,
                 None => {
                     self.pos = q + 1;
-                    return Ok(Token {
-                        kind: TokenKind::Str(kind),
-                        start,
-                        end: q + 1,
-                    });
+                    return Ok(Token::new(TokenKind::Str(kind), start, q + 1));
                 }
             }
         }
@@ -418,11 +469,7 @@ impl<'a> Lexer<'a> {
                 return Err(LexError::EmptyIdent(start));
             }
             self.pos = q + 1;
-            return Ok(Token {
-                kind,
-                start,
-                end: q + 1,
-            });
+            return Ok(Token::new(kind, start, q + 1));
         }
     }
 
@@ -436,11 +483,7 @@ impl<'a> Lexer<'a> {
                 p += 1;
             }
             self.pos = p;
-            return Ok(Token {
-                kind: TokenKind::Param,
-                start,
-                end: p,
-            });
+            return Ok(Token::new(TokenKind::Param, start, p));
         }
         // A tag starts with a non-digit identifier character and has no `$` inside.
         let mut p = start + 1;
@@ -453,22 +496,14 @@ impl<'a> Lexer<'a> {
         if self.at(p) != b'$' {
             // `$abc` without a closing `$` is a lone `$` (PostgreSQL backs up to it).
             self.pos = start + 1;
-            return Ok(Token {
-                kind: TokenKind::Other,
-                start,
-                end: start + 1,
-            });
+            return Ok(Token::new(TokenKind::Other, start, start + 1));
         }
         let delim = &b[start..=p];
         let body = p + 1;
         match memmem::find(&b[body..], delim) {
             Some(i) => {
                 self.pos = body + i + delim.len();
-                Ok(Token {
-                    kind: TokenKind::Str(StrKind::Dollar),
-                    start,
-                    end: self.pos,
-                })
+                Ok(Token::new(TokenKind::Str(StrKind::Dollar), start, self.pos))
             }
             None => Err(LexError::UnterminatedDollar(start)),
         }

@@ -57,12 +57,12 @@ impl<'a> Splitter<'a> {
                     return Some(self.finish(self.src.len(), false, Some(e)));
                 }
                 Some(Ok(t)) if t.kind == TokenKind::Semicolon && !routine.in_body() => {
-                    let span = self.finish(t.start, true, None);
-                    self.start = t.end;
+                    let span = self.finish(t.start(), true, None);
+                    self.start = t.end();
                     return Some(span);
                 }
                 Some(Ok(t)) => {
-                    if t.kind == TokenKind::Word {
+                    if t.kind == TokenKind::Word && routine.watching() {
                         routine.word(t.text(self.src));
                     }
                     tokens.push(t);
@@ -103,12 +103,22 @@ enum Head {
 }
 
 impl RoutineTracker {
+    /// Whether words still matter: the statement's head is being read or it is a routine.
+    fn watching(&self) -> bool {
+        (self.words as usize) < self.head.len() || self.routine
+    }
+
     fn in_body(&self) -> bool {
         self.depth > 0
     }
 
     fn word(&mut self, w: &str) {
         let is = |kw: &str| w.eq_ignore_ascii_case(kw);
+        if self.words == 0 && !is("create") {
+            // Not a CREATE: nothing to track for this statement.
+            self.words = self.head.len() as u8;
+            return;
+        }
         if (self.words as usize) < self.head.len() {
             self.head[self.words as usize] = if is("create") {
                 Head::Create

@@ -63,9 +63,9 @@ proptest! {
     fn lexer_never_panics_and_spans_are_in_order(src in any::<String>(), scs in any::<bool>()) {
         let mut last = 0;
         for t in Lexer::new(&src, LexOptions { standard_conforming_strings: scs }).flatten() {
-            prop_assert!(t.start >= last && t.end > t.start && t.end <= src.len());
+            prop_assert!(t.start() >= last && t.end() > t.start() && t.end() <= src.len());
             let _ = t.text(&src);
-            last = t.end;
+            last = t.end();
         }
     }
 
