@@ -11,7 +11,7 @@
 
 use super::lexer::LexOptions;
 use super::normalize::{normalize, NormalizedTokens, NUMBER_MARK, PARAM_MARK, SEP, STRING_MARK};
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use thiserror::Error;
 
 /// A pattern that cannot be used.
@@ -58,6 +58,11 @@ impl Denylist {
         }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostFirst)
+            // Patterns are few and short: a DFA is small and the fastest to search.
+            .kind(Some(AhoCorasickKind::DFA))
+            // Every pattern starts with the token separator, which is everywhere in the
+            // stream: a prefilter would stop at each token for nothing.
+            .prefilter(false)
             .build(&encoded)?;
         Ok(Denylist {
             patterns: patterns.iter().map(|p| p.to_string()).collect(),
