@@ -10,4 +10,5 @@ pub mod identity;
 pub mod proxy;
 pub mod runtime;
 pub mod setup;
+pub mod sql;
 pub mod tls;
