@@ -43,6 +43,38 @@ fn detectors(c: &mut Criterion) {
             assert!(hit);
         })
     });
+    for (name, d) in [
+        (
+            "clean_1k_cards",
+            Detectors {
+                cards: true,
+                ..Detectors::NONE
+            },
+        ),
+        (
+            "clean_1k_emails",
+            Detectors {
+                emails: true,
+                ..Detectors::NONE
+            },
+        ),
+        (
+            "clean_1k_ssns",
+            Detectors {
+                ssns: true,
+                ..Detectors::NONE
+            },
+        ),
+        (
+            "clean_1k_secrets",
+            Detectors {
+                secrets: true,
+                ..Detectors::NONE
+            },
+        ),
+    ] {
+        g.bench_function(name, |b| b.iter(|| assert!(!d.finds(black_box(&clean)))));
+    }
     g.finish();
 }
 

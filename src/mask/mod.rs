@@ -3,5 +3,11 @@
 //! resolves table OIDs to names and hands them in).
 
 pub mod detect;
+mod error;
+mod rules;
+mod style;
 
 pub use detect::Detectors;
+pub use error::MaskError;
+pub use rules::ColumnRules;
+pub use style::{Applied, HashKey, MaskStyle, FULL_MASK, HASH_HEX_LEN, HASH_PREFIX, MIN_KEY_LEN};

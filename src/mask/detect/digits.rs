@@ -63,51 +63,92 @@ fn next_in_chain(v: &[u8], g: Group) -> Option<Group> {
 pub(super) fn find(v: &[u8], cards: bool, ssns: bool, found: &mut Vec<Finding>) {
     // Vectorised pre-scan: too few digits in the whole value means nothing to look at.
     let need = if ssns { 9 } else { 13 };
-    if v.iter().filter(|&&b| is_digit(b)).count() < need {
+    if count_digits(v) < need {
         return;
     }
     let mut i = 0;
-    while let Some(skip) = v
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&b| is_digit(b)))
-    {
-        let mut g = group_at(v, i + skip);
-        let mut prev_sep = None;
-        if cards && after_decimal_point(v, g.start) {
-            // A fractional part, not the start of a number; skip the whole chain.
-            while let Some(n) = next_in_chain(v, g) {
+    while let Some(start) = next_digit(v, i) {
+        // Walk the chain cheaply; only chains with enough digits are looked at closely.
+        let mut g = group_at(v, start);
+        let mut total = g.len();
+        while let Some(n) = next_in_chain(v, g) {
+            total += n.len();
+            g = n;
+        }
+        i = g.end;
+        if total >= need {
+            find_in_chain(v, start, cards, ssns, found);
+        }
+    }
+}
+
+/// Digits in `v`, counted in byte-wide lanes (255 bytes cannot overflow a `u8` lane), which
+/// vectorises far better than a `usize` count.
+fn count_digits(v: &[u8]) -> usize {
+    v.chunks(255)
+        .map(|chunk| {
+            let n: u8 = chunk
+                .iter()
+                .map(|&b| u8::from(b.wrapping_sub(b'0') < 10))
+                .fold(0u8, u8::wrapping_add);
+            usize::from(n)
+        })
+        .sum()
+}
+
+/// The first digit at or after `from`, skipping eight bytes at a time while there is none.
+fn next_digit(v: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = v.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // XOR maps exactly the digits to 0..=9; then "has a byte below 10" (exact as an
+        // existence test for bounds up to 128).
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'0'));
+        if x.wrapping_sub(ONES * 10) & !x & HIGHS != 0 {
+            break;
+        }
+        i += 8;
+    }
+    v.get(i..)?.iter().position(|&b| is_digit(b)).map(|p| i + p)
+}
+
+/// Cards and SSNs in the chain of digit groups starting at `start`.
+fn find_in_chain(v: &[u8], start: usize, cards: bool, ssns: bool, found: &mut Vec<Finding>) {
+    let mut g = group_at(v, start);
+    if cards && !ssns && after_decimal_point(v, g.start) {
+        // A fractional part, not the start of a number.
+        return;
+    }
+    let mut prev_sep = None;
+    loop {
+        let mut last = g;
+        let card = (cards && !after_decimal_point(v, g.start))
+            .then(|| card_window(v, g))
+            .flatten();
+        if let Some(end) = card {
+            found.push(Finding {
+                start: g.start,
+                end: end.end,
+                kind: Kind::Card,
+            });
+            last = end;
+        } else if let Some(end) = ssns.then(|| ssn_window(v, g, prev_sep)).flatten() {
+            found.push(Finding {
+                start: g.start,
+                end: end.end,
+                kind: Kind::Ssn,
+            });
+            last = end;
+        }
+        match next_in_chain(v, last) {
+            Some(n) => {
+                prev_sep = byte(v, last.end);
                 g = n;
             }
-            i = g.end;
-            continue;
-        }
-        loop {
-            let mut last = g;
-            if let Some(end) = cards.then(|| card_window(v, g)).flatten() {
-                found.push(Finding {
-                    start: g.start,
-                    end: end.end,
-                    kind: Kind::Card,
-                });
-                last = end;
-            } else if let Some(end) = ssns.then(|| ssn_window(v, g, prev_sep)).flatten() {
-                found.push(Finding {
-                    start: g.start,
-                    end: end.end,
-                    kind: Kind::Ssn,
-                });
-                last = end;
-            }
-            match next_in_chain(v, last) {
-                Some(n) => {
-                    prev_sep = byte(v, last.end);
-                    g = n;
-                }
-                None => {
-                    i = last.end;
-                    break;
-                }
-            }
+            None => return,
         }
     }
 }
