@@ -3,7 +3,12 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
-use sluice::mask::Detectors;
+use bytes::BytesMut;
+use sluice::codec::pg::{
+    decode_frame, encode_data_row, encode_row_description, FieldDescription, RowDescription,
+    FORMAT_TEXT,
+};
+use sluice::mask::{ColumnRules, Detectors, MaskPolicy, MaskStyle, RowPlan};
 
 /// About 1 KB of the text a row of an orders table carries: ids, timestamps, names, an address,
 /// a UUID, prices and free text, with nothing in it to mask.
@@ -78,5 +83,64 @@ fn detectors(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, detectors);
+fn field(name: &'static [u8], column: i16, type_oid: u32) -> FieldDescription<'static> {
+    FieldDescription {
+        name,
+        table_oid: 16_384,
+        column,
+        type_oid,
+        type_size: -1,
+        type_modifier: -1,
+        format: FORMAT_TEXT,
+    }
+}
+
+/// A users row (id, name, email, card_number, notes) with a rule masking `card_number` and
+/// detectors on for the text columns.
+fn rewrite(c: &mut Criterion) {
+    let fields = [
+        field(b"id", 1, 23),
+        field(b"name", 2, 25),
+        field(b"email_verified_at", 3, 1184),
+        field(b"card_number", 4, 25),
+        field(b"notes", 5, 25),
+    ];
+    let names = ["id", "name", "email_verified_at", "card_number", "notes"];
+    let resolve = |_: u32, col: i16| {
+        let name = names.get(usize::try_from(col - 1).ok()?)?;
+        Some(("public".to_string(), "users".to_string(), name.to_string()))
+    };
+    let rules = ColumnRules::new(&[("card_number".to_string(), MaskStyle::Last4)]).unwrap();
+    let policy = MaskPolicy::new(rules, Detectors::ALL, None).unwrap();
+    let mut buf = BytesMut::new();
+    encode_row_description(&mut buf, &fields);
+    let desc_frame = decode_frame(&mut buf, 1 << 20).unwrap().unwrap();
+    let desc = RowDescription::decode(&desc_frame).unwrap();
+    let plan = RowPlan::build(&policy, &desc, &resolve);
+    encode_data_row(
+        &mut buf,
+        [
+            Some(&b"1048576"[..]),
+            Some(b"Ann Lee"),
+            Some(b"2024-05-01 12:34:56.123456+00"),
+            Some(b"4111111111111111"),
+            Some(b"Customer asked for gift wrapping; courier to call ahead before delivery."),
+        ],
+    );
+    let row = decode_frame(&mut buf, 1 << 20).unwrap().unwrap();
+    let row_len = row.len() as u64;
+
+    let mut g = c.benchmark_group("data_row");
+    g.throughput(Throughput::Bytes(row_len));
+    g.bench_function("rewrite_one_masked_column", |b| {
+        let mut out = BytesMut::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            assert!(plan.rewrite_data_row(black_box(&row), &mut out).unwrap());
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, detectors, rewrite);
 criterion_main!(benches);
