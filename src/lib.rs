@@ -7,6 +7,7 @@
 pub mod codec;
 pub mod config;
 pub mod identity;
+pub mod mask;
 pub mod proxy;
 pub mod runtime;
 pub mod setup;

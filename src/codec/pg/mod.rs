@@ -11,6 +11,7 @@ mod error;
 mod frame;
 mod frontend;
 mod notice;
+mod rows;
 mod startup;
 pub mod tag;
 mod wire;
@@ -34,6 +35,12 @@ pub use frontend::{
 };
 pub use notice::{
     encode_error, encode_error_with_detail, encode_fields, encode_notice, field, ErrorNotice,
+};
+pub use rows::{
+    encode_command_complete, encode_copy_data, encode_copy_response, encode_data_row,
+    encode_notification, encode_row_description, CommandComplete, CopyData, CopyResponse, DataRow,
+    DataRowEncoder, FieldDescription, NotificationResponse, RowDescription, FORMAT_BINARY,
+    FORMAT_TEXT,
 };
 pub use startup::{
     decode_startup, encode_cancel_request, encode_ssl_request, encode_startup, CancelRequest,
