@@ -873,3 +873,50 @@ fn pipelining_client_does_not_outlive_its_token() {
         "statements kept running 3 s and more after the token expired"
     );
 }
+
+/// One extended-protocol batch (Parse, Bind, Execute, Sync) of `sql` on the unnamed statement.
+fn extended_batch(sql: &str) -> Vec<u8> {
+    fn message(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+        out.push(tag);
+        out.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+    let mut out = Vec::new();
+    let mut parse = vec![0u8];
+    parse.extend_from_slice(sql.as_bytes());
+    parse.extend_from_slice(&[0, 0, 0]);
+    message(&mut out, b'P', &parse);
+    message(&mut out, b'B', &[0, 0, 0, 0, 0, 0, 0, 0]);
+    message(&mut out, b'E', &[0, 0, 0, 0, 0]);
+    message(&mut out, b'S', &[]);
+    out
+}
+
+#[test]
+fn extended_protocol_pipelining_does_not_outlive_its_token() {
+    let stack = Stack::start();
+    let token = stack.setup.issue_token("short", &["admin"], &[DB], "3s");
+    let issued = Instant::now();
+    let mut conn = RawConn::login(stack.gateway.addr(), DB, LABEL, &token).expect("raw login");
+    let batch = extended_batch("SELECT pg_sleep(0.2)");
+    conn.send(&batch).unwrap();
+    let mut answered_late = 0;
+    while issued.elapsed() < Duration::from_secs(9) {
+        // Always one batch in flight: the session is never idle.
+        if conn.send(&batch).is_err() {
+            break;
+        }
+        match conn.read_reply() {
+            Ok(reply) if reply.error().is_none() => {
+                if issued.elapsed() > Duration::from_secs(6) {
+                    answered_late += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(
+        answered_late, 0,
+        "extended-protocol statements kept running 3 s and more after the token expired"
+    );
+}

@@ -112,10 +112,11 @@ pub async fn client_to_upstream(
                     state.statements.set(state.statements.get() + 1);
                 }
                 tag::frontend::PARSE | tag::frontend::BIND | tag::frontend::EXECUTE => {
+                    // New extended-protocol work never starts once the session is ending, even
+                    // while an earlier statement is still running (a pipelining client is never
+                    // idle and would otherwise outlive its token).
                     if let Some(reason) = state.ending.get() {
-                        if state.idle() {
-                            return Ok(Exit::End(reason));
-                        }
+                        return Ok(Exit::End(reason));
                     }
                     syncs_since_work = 0;
                 }
