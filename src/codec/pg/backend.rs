@@ -137,19 +137,8 @@ pub fn encode_parameter_status(out: &mut BytesMut, name: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::pg::decode_frame;
 
-    fn frame(out: &mut BytesMut) -> Frame {
-        decode_frame(out, 1 << 16).unwrap().unwrap()
-    }
-
-    fn handmade(tag: u8, body: &[u8]) -> Frame {
-        let mut out = BytesMut::new();
-        let at = begin(&mut out, tag);
-        out.put_slice(body);
-        finish(&mut out, at);
-        frame(&mut out)
-    }
+    use crate::codec::pg::testutil::{frame, handmade};
 
     #[test]
     fn backend_key_data_round_trips() {

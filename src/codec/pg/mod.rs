@@ -18,6 +18,8 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod testutil;
 
 pub use auth::{
     encode_auth_cleartext, encode_auth_md5, encode_auth_ok, encode_auth_sasl,

@@ -195,19 +195,8 @@ fn encode_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::pg::decode_frame;
 
-    fn frame(out: &mut BytesMut) -> Frame {
-        decode_frame(out, 1 << 16).unwrap().unwrap()
-    }
-
-    fn handmade(tag: u8, body: &[u8]) -> Frame {
-        let mut out = BytesMut::new();
-        let at = begin(&mut out, tag);
-        out.put_slice(body);
-        finish(&mut out, at);
-        frame(&mut out)
-    }
+    use crate::codec::pg::testutil::{frame, handmade};
 
     #[test]
     fn error_round_trips_with_fields_by_code() {

@@ -1,24 +1,14 @@
 //! Tests for the result-data messages: round trips, recorded sessions, malformed bodies and
 //! arbitrary bytes.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::*;
 use crate::codec::pg::decode_frame;
 use crate::codec::pg::tag::backend as be;
 
-fn frame(out: &mut BytesMut) -> Frame {
-    decode_frame(out, 1 << 20).unwrap().unwrap()
-}
-
-fn handmade(tag: u8, body: &[u8]) -> Frame {
-    let mut out = BytesMut::new();
-    let at = begin(&mut out, tag);
-    out.put_slice(body);
-    finish(&mut out, at);
-    frame(&mut out)
-}
+use crate::codec::pg::testutil::{frame, handmade};
 
 fn field(
     name: &'static [u8],
