@@ -852,11 +852,24 @@ fn pipelining_client_does_not_outlive_its_token() {
     let issued = Instant::now();
     let mut conn = RawConn::login(stack.gateway.addr(), DB, LABEL, &token).expect("raw login");
 
-    conn.send_query("SELECT pg_sleep(0.2)").unwrap();
+    let late = answers_after_expiry(&mut conn, issued, |c| c.send_query("SELECT pg_sleep(0.2)"));
+    assert_eq!(
+        late, 0,
+        "statements kept running 3 s and more after the token expired"
+    );
+}
+
+/// Keeps one request always in flight (`send` the next, then read the previous answer) for 9 s
+/// after `issued`, and counts the answers that arrived more than 6 s after it.
+fn answers_after_expiry(
+    conn: &mut RawConn,
+    issued: Instant,
+    mut send: impl FnMut(&mut RawConn) -> std::io::Result<()>,
+) -> usize {
+    send(conn).unwrap();
     let mut answered_late = 0;
     while issued.elapsed() < Duration::from_secs(9) {
-        // Next request first, then the answer to the previous one.
-        if conn.send_query("SELECT pg_sleep(0.2)").is_err() {
+        if send(conn).is_err() {
             break;
         }
         match conn.read_reply() {
@@ -868,10 +881,7 @@ fn pipelining_client_does_not_outlive_its_token() {
             _ => break,
         }
     }
-    assert_eq!(
-        answered_late, 0,
-        "statements kept running 3 s and more after the token expired"
-    );
+    answered_late
 }
 
 /// One extended-protocol batch (Parse, Bind, Execute, Sync) of `sql` on the unnamed statement.
@@ -899,24 +909,10 @@ fn extended_protocol_pipelining_does_not_outlive_its_token() {
     let issued = Instant::now();
     let mut conn = RawConn::login(stack.gateway.addr(), DB, LABEL, &token).expect("raw login");
     let batch = extended_batch("SELECT pg_sleep(0.2)");
-    conn.send(&batch).unwrap();
-    let mut answered_late = 0;
-    while issued.elapsed() < Duration::from_secs(9) {
-        // Always one batch in flight: the session is never idle.
-        if conn.send(&batch).is_err() {
-            break;
-        }
-        match conn.read_reply() {
-            Ok(reply) if reply.error().is_none() => {
-                if issued.elapsed() > Duration::from_secs(6) {
-                    answered_late += 1;
-                }
-            }
-            _ => break,
-        }
-    }
+    // Always one batch in flight: the session is never idle.
+    let late = answers_after_expiry(&mut conn, issued, |c| c.send(&batch));
     assert_eq!(
-        answered_late, 0,
+        late, 0,
         "extended-protocol statements kept running 3 s and more after the token expired"
     );
 }
