@@ -1,9 +1,11 @@
 //! Micro-benchmarks of the SQL hot paths: fast-path classification of a typical 200-byte
-//! SELECT side by side with a full `sqlparser` parse of the same text, denylist matching, and
-//! lexer throughput.
+//! SELECT side by side with a full `sqlparser` parse of the same text, denylist matching,
+//! lexer throughput, and the masked-column check (token pass alone, and a cached parse).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sluice::sql::{classify, normalize, ClassifyOptions, Denylist, LexOptions, Lexer};
+use sluice::sql::{
+    check_masked_uses, classify, normalize, ClassifyOptions, Denylist, LexOptions, Lexer,
+};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use std::hint::black_box;
@@ -67,5 +69,30 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The masked-column check of a masked session: the common case of a statement naming no
+/// masked column (decided by the token pass alone), and a statement naming one (served from
+/// the per-thread verdict cache after the first parse).
+fn bench_masked(c: &mut Criterion) {
+    let masked: Vec<String> = ["card_number", "ssn"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let opts = LexOptions::default();
+    assert!(check_masked_uses(SELECT_200, &masked, opts).is_ok());
+    let mut g = c.benchmark_group("masked_uses_200b_select");
+    g.throughput(Throughput::Bytes(SELECT_200.len() as u64));
+    g.bench_function("no_masked_name", |b| {
+        b.iter(|| check_masked_uses(black_box(SELECT_200), &masked, opts))
+    });
+    let named = "SELECT c.id, c.card_number, o.total FROM customers c JOIN orders o \
+ON o.customer_id = c.id WHERE c.status = 'active' AND o.created_at > $1 ORDER BY o.created_at \
+DESC LIMIT 50";
+    assert!(check_masked_uses(named, &masked, opts).is_ok());
+    g.bench_function("masked_name_cached_parse", |b| {
+        b.iter(|| check_masked_uses(black_box(named), &masked, opts))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_masked);
 criterion_main!(benches);

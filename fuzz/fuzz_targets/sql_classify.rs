@@ -1,13 +1,14 @@
 //! Fuzzes the SQL lexer and classifier: arbitrary UTF-8 is lexed, split, normalized,
 //! fingerprinted and classified under both `standard_conforming_strings` settings. Nothing may
 //! panic, splitting must be lossless, token spans must be ordered and inside the text, and
-//! every classified statement's span must lie inside the text.
+//! every classified statement's span must lie inside the text. The masked-column check runs
+//! on the same text and must not panic either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sluice::sql::{
-    classify, fingerprint_with, normalize, split_statements_with, ClassifyOptions, LexOptions,
-    Lexer,
+    check_masked_uses, classify, fingerprint_with, normalize, split_statements_with,
+    ClassifyOptions, LexOptions, Lexer,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -37,5 +38,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(s.span.start <= s.span.end && s.span.end <= sql.len());
         }
         let _ = c.strongest();
+        let masked = ["card_number".to_string(), "e*".to_string()];
+        let _ = check_masked_uses(sql, &masked, lex);
     }
 });

@@ -5,12 +5,16 @@ use super::calls::lower;
 use super::classify::StatementClass::*;
 use super::classify::{base, Base, ClassifyPath, Cx};
 use super::ident::chain_after;
-use super::lexer::{Token, TokenKind};
+use super::lexer::{key_of, Token, TokenKind};
 
 /// Fast-path verdict on `tokens` (non-empty), or `None` if a full parse is needed.
 pub(crate) fn fast(cx: &Cx<'_>, tokens: &[Token], depth: u8) -> Option<Base> {
     let src = cx.src;
     if tokens[0].kind == TokenKind::LParen {
+        return query(cx, tokens);
+    }
+    // Queries are most statements: decided before the general keyword match below.
+    if matches!(tokens[0].key(src), K_SELECT | K_VALUES | K_TABLE) {
         return query(cx, tokens);
     }
     let mut b0 = [0u8; 24];
@@ -127,19 +131,9 @@ fn query(cx: &Cx<'_>, tokens: &[Token]) -> Option<Base> {
     if !cx.calls_safe {
         return None;
     }
-    let src = cx.src;
-    for t in tokens {
-        if t.kind == TokenKind::Word {
-            let len = t.len();
-            if (len == 4 && (t.is_word(src, "with") || t.is_word(src, "into")))
-                || (len == 3 && t.is_word(src, "for"))
-            {
-                return None;
-            }
-        }
-    }
     let mut b = Base::fast(Read, "SELECT");
-    b.tables = tables(src, tokens);
+    // One pass finds the relations and any word that needs the full parse.
+    b.tables = tables(cx.src, tokens, true)?;
     Some(b)
 }
 
@@ -163,16 +157,16 @@ fn write(src: &str, tokens: &[Token], command: &'static str, wants_where: bool) 
         }
         b.has_where = Some(found);
     }
-    b.tables = tables(src, tokens);
+    b.tables = tables(src, tokens, false).unwrap_or_default();
     b
 }
 
 /// Best-effort relation names: the names after FROM, JOIN, UPDATE, INTO and TABLE (and
 /// further comma-separated FROM items), outside function-call parentheses, that are not
-/// themselves calls.
-fn tables(src: &str, tokens: &[Token]) -> Vec<String> {
+/// themselves calls. With `query_words`, `None` as soon as a WITH, INTO or FOR appears
+/// anywhere (a query the fast path cannot decide), so a query is read in one pass.
+fn tables(src: &str, tokens: &[Token], query_words: bool) -> Option<Vec<String>> {
     let mut out = Vec::new();
-    let mut buf = [0u8; 24];
     // Bit d set: the parenthesis at depth d belongs to a function call (FROM inside
     // `extract(year FROM x)` is not a table).
     let mut call_parens: u64 = 0;
@@ -185,38 +179,25 @@ fn tables(src: &str, tokens: &[Token]) -> Vec<String> {
                 depth += 1;
                 let is_call = i > 0
                     && matches!(tokens[i - 1].kind, TokenKind::Word | TokenKind::QuotedIdent)
-                    && !matches!(
-                        lower(src, tokens.get(i - 1), &mut buf),
-                        "from"
-                            | "join"
-                            | "in"
-                            | "exists"
-                            | "any"
-                            | "all"
-                            | "some"
-                            | "lateral"
-                            | "as"
-                            | "select"
-                            | "where"
-                            | "and"
-                            | "or"
-                            | "not"
-                            | "on"
-                            | "values"
-                    );
+                    && !SUBQUERY_WORDS.contains(&tokens[i - 1].key(src));
                 if depth < 64 {
                     call_parens = (call_parens & !(1 << depth)) | (u64::from(is_call) << depth);
                 }
             }
             TokenKind::RParen => depth = depth.saturating_sub(1),
-            TokenKind::Word if depth >= 64 || call_parens & (1 << depth) == 0 => {
-                // Length first: most words are not one of these, and this runs per word.
-                let len = t.len();
-                let is_from = len == 4 && t.is_word(src, "from");
-                let is_intro = is_from
-                    || (len == 4 && (t.is_word(src, "join") || t.is_word(src, "into")))
-                    || (len == 5 && t.is_word(src, "table"))
-                    || (len == 6 && t.is_word(src, "update"));
+            // Every word that matters here has 3 to 6 letters: most words are ruled out
+            // without reading their text.
+            TokenKind::Word
+                if (3..=6).contains(&t.len())
+                    && KEY_FIRST[usize::from(src.as_bytes()[t.start()])] =>
+            {
+                let k = t.key(src);
+                if query_words && matches!(k, K_WITH | K_INTO | K_FOR) {
+                    return None;
+                }
+                let is_from = k == K_FROM;
+                let is_intro = matches!(k, K_FROM | K_JOIN | K_INTO | K_TABLE | K_UPDATE)
+                    && (depth >= 64 || call_parens & (1 << depth) == 0);
                 if is_intro {
                     let mut j = i + 1;
                     loop {
@@ -252,43 +233,66 @@ fn tables(src: &str, tokens: &[Token]) -> Vec<String> {
         }
         i += 1;
     }
-    out
+    Some(out)
 }
 
 fn is_clause_word(src: &str, t: &Token) -> bool {
-    let mut buf = [0u8; 24];
-    matches!(
-        lower(src, Some(t), &mut buf),
-        "where"
-            | "join"
-            | "left"
-            | "right"
-            | "inner"
-            | "full"
-            | "cross"
-            | "natural"
-            | "on"
-            | "group"
-            | "order"
-            | "limit"
-            | "offset"
-            | "having"
-            | "window"
-            | "union"
-            | "intersect"
-            | "except"
-            | "set"
-            | "using"
-            | "returning"
-            | "for"
-            | "fetch"
-            | "values"
-            | "select"
-            | "default"
-            | "overriding"
-            | "tablesample"
-            | "lateral"
-    )
+    match t.key(src) {
+        0 => {
+            t.is_word(src, "intersect")
+                || t.is_word(src, "returning")
+                || t.is_word(src, "overriding")
+                || t.is_word(src, "tablesample")
+        }
+        k => CLAUSE_WORDS.contains(&k),
+    }
+}
+
+/// Keys of the words whose `(` opens a subquery or list, not a call.
+const SUBQUERY_WORDS: [u64; 16] = keys([
+    "from", "join", "in", "exists", "any", "all", "some", "lateral", "as", "select", "where",
+    "and", "or", "not", "on", "values",
+]);
+
+/// Keys of the clause words of at most 8 letters (see [`is_clause_word`]).
+const CLAUSE_WORDS: [u64; 25] = keys([
+    "where", "join", "left", "right", "inner", "full", "cross", "natural", "on", "group", "order",
+    "limit", "offset", "having", "window", "union", "except", "set", "using", "for", "fetch",
+    "values", "select", "default", "lateral",
+]);
+
+const K_SELECT: u64 = key_of("select");
+const K_VALUES: u64 = key_of("values");
+const K_TABLE: u64 = key_of("table");
+const K_WITH: u64 = key_of("with");
+const K_INTO: u64 = key_of("into");
+const K_FOR: u64 = key_of("for");
+const K_FROM: u64 = key_of("from");
+const K_JOIN: u64 = key_of("join");
+const K_UPDATE: u64 = key_of("update");
+
+/// First letters (either case) of the words [`tables`] looks for: with, into, for, from,
+/// join, table, update. Any other word is passed over without computing its key.
+static KEY_FIRST: [bool; 256] = {
+    let mut t = [false; 256];
+    let letters = b"wifjtu";
+    let mut i = 0;
+    while i < letters.len() {
+        t[letters[i] as usize] = true;
+        t[letters[i].to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+const fn keys<const N: usize>(words: [&str; N]) -> [u64; N] {
+    let mut out = [0u64; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = key_of(words[i]);
+        i += 1;
+    }
+    out
 }
 
 /// A relation name at `tokens[j]` that is not a call or a keyword-introduced subquery.
@@ -299,10 +303,12 @@ fn relation_at(src: &str, tokens: &[Token], j: usize) -> Option<(usize, String)>
     }
     let (next, name) = chain_after(src, tokens, j)?;
     // `FROM f(...)` is a call (reported as a function); `INTO t (a, b)` is a column list.
-    let column_list =
-        j > 0 && (tokens[j - 1].is_word(src, "into") || tokens[j - 1].is_word(src, "table"));
-    if tokens.get(next).map(|t| t.kind) == Some(TokenKind::LParen) && !column_list {
-        return None;
+    if tokens.get(next).map(|t| t.kind) == Some(TokenKind::LParen) {
+        let column_list =
+            j > 0 && (tokens[j - 1].is_word(src, "into") || tokens[j - 1].is_word(src, "table"));
+        if !column_list {
+            return None;
+        }
     }
     Some((next, name))
 }

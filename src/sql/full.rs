@@ -58,7 +58,7 @@ pub fn cache_len() -> usize {
 /// The parser only knows `FOR UPDATE` and `FOR SHARE`; the weaker row locks PostgreSQL also
 /// has write locks just the same, so they are parsed as those. The canonical text has single
 /// spaces, folded words and no literal that could contain these words.
-fn lock_strength_as_update_or_share(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn lock_strength_as_update_or_share(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains(" for no key update") || text.contains(" for key share") {
         text.replace(" for no key update", " for update")
             .replace(" for key share", " for share")

@@ -190,6 +190,32 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// Why `pattern` cannot be used as a function pattern, or `None` when it can: it must be a
+/// name or `schema.name` (at most three dot-separated parts, none empty), without quotes or
+/// whitespace, with `*` allowed only as its last character.
+pub fn pattern_error(pattern: &str) -> Option<&'static str> {
+    let body = pattern.strip_suffix('*').unwrap_or(pattern);
+    if pattern.is_empty() {
+        Some("is empty")
+    } else if body.contains('*') {
+        Some("may contain `*` only as its last character")
+    } else if pattern
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '(' || c == ')')
+    {
+        Some("must be a bare function name, without quotes, parentheses or whitespace")
+    } else if pattern.split('.').count() > 3 {
+        Some("has more than three dot-separated parts")
+    } else if body.split('.').enumerate().any(|(i, part)| {
+        // `*` and `schema.*` leave an empty last part once the star is stripped.
+        part.is_empty() && !(i == body.matches('.').count() && pattern.ends_with('*'))
+    }) {
+        Some("has an empty part")
+    } else {
+        None
+    }
+}
+
 /// The first pattern in `patterns` matching `name`.
 pub fn find_match<'p, S: AsRef<str>>(patterns: &'p [S], name: &str) -> Option<&'p str> {
     patterns
@@ -229,5 +255,30 @@ mod tests {
         assert!(!pattern_matches("pg_catalog.lower", "lower"));
         assert!(is_safe("pg_catalog.count") && is_safe("count"));
         assert!(!is_safe("public.count") && !is_safe("nextval"));
+    }
+
+    #[test]
+    fn pattern_syntax_is_checked() {
+        for ok in [
+            "pg_sleep",
+            "dblink*",
+            "*",
+            "pg_catalog.pg_sleep",
+            "public.*",
+            "a.b.c",
+        ] {
+            assert_eq!(pattern_error(ok), None, "{ok}");
+        }
+        for bad in [
+            "", "a*b", "*x", "pg sleep", "\"Foo\"", "f()", "a..b", ".f", "f.", "a.b.c.d", ".",
+        ] {
+            assert!(pattern_error(bad).is_some(), "{bad}");
+        }
+        for p in DEFAULT_ADMIN_FUNCTIONS
+            .iter()
+            .chain(DEFAULT_WRITE_FUNCTIONS)
+        {
+            assert_eq!(pattern_error(p), None, "{p}");
+        }
     }
 }

@@ -123,6 +123,32 @@ impl Token {
         &src[self.start()..self.end()]
     }
 
+    /// A case-folded key of an unquoted word of at most 8 bytes, for comparing it with many
+    /// keywords at once; 0 for any other token. Equal to [`key_of`]`(kw)` exactly when the
+    /// token [`is_word`](Token::is_word) `kw`, for any keyword `kw` of 1 to 8 letters.
+    #[inline]
+    pub(crate) fn key(&self, src: &str) -> u64 {
+        let len = self.len();
+        if self.kind != TokenKind::Word || len > 8 {
+            return 0;
+        }
+        let b = src.as_bytes();
+        let start = self.start();
+        // Setting bit 5 of every byte folds ASCII upper case to lower case; it cannot turn
+        // any byte other than an upper-case letter into a lower-case one, so the fold is
+        // exact for keywords made of letters. The bytes past the word are masked off.
+        let mask = u64::MAX >> (8 * (8 - len));
+        let raw = match b.get(start..start + 8) {
+            Some(w) => u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+            None => {
+                let mut w = [0u8; 8];
+                w[..len].copy_from_slice(&b[start..start + len]);
+                u64::from_le_bytes(w)
+            }
+        };
+        (raw | 0x2020_2020_2020_2020) & mask
+    }
+
     /// Whether the token is a literal (string or number) whose value must not be matched or
     /// logged.
     pub fn is_literal(&self) -> bool {
@@ -130,11 +156,26 @@ impl Token {
     }
 
     /// Whether this is an unquoted word equal to `kw` (ASCII case-insensitive).
+    #[inline]
     pub fn is_word(&self, src: &str, kw: &str) -> bool {
         self.kind == TokenKind::Word
             && self.len() == kw.len()
             && src.as_bytes()[self.start()..self.end()].eq_ignore_ascii_case(kw.as_bytes())
     }
+}
+
+/// The [`Token::key`] of the keyword `kw` (1 to 8 lower-case ASCII letters).
+pub(crate) const fn key_of(kw: &str) -> u64 {
+    let b = kw.as_bytes();
+    assert!(!b.is_empty() && b.len() <= 8);
+    let mut k = 0u64;
+    let mut i = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_lowercase());
+        k |= (b[i] as u64) << (8 * i);
+        i += 1;
+    }
+    k
 }
 
 /// Text the server would reject at the lexical level; a statement containing it is judged
@@ -181,7 +222,7 @@ fn ident_start(b: u8) -> bool {
 }
 
 /// `ident_cont`: `ident_start`, digits and `$` (so `a$b` and `a$$` are identifiers).
-const IDENT_CONT: [bool; 256] = {
+static IDENT_CONT: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -193,7 +234,7 @@ const IDENT_CONT: [bool; 256] = {
 };
 
 /// `op_chars` from `scan.l`.
-fn op_char(b: u8) -> bool {
+const fn op_char(b: u8) -> bool {
     matches!(
         b,
         b'~' | b'!'
@@ -221,7 +262,7 @@ fn is_space(b: u8) -> bool {
 }
 
 /// `space` as a lookup table for the hot loop.
-const SPACE: [bool; 256] = {
+static SPACE: [bool; 256] = {
     let mut t = [false; 256];
     t[b' ' as usize] = true;
     t[b'\t' as usize] = true;
@@ -229,6 +270,53 @@ const SPACE: [bool; 256] = {
     t[b'\r' as usize] = true;
     t[0x0b] = true;
     t[0x0c] = true;
+    t
+};
+
+/// What a byte can start, for the bulk loop's one-lookup dispatch ([`Lexer::lex_statement`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Needs the general path: quotes, `$`, `:`, `;`, comments' first bytes, anything rare.
+    Slow,
+    /// `ident_start`.
+    Ident,
+    /// `0-9`.
+    Digit,
+    /// An `op_char`.
+    Op,
+    /// `(`
+    LParen,
+    /// `)`
+    RParen,
+    /// `,`
+    Comma,
+    /// `.`
+    Dot,
+}
+
+/// [`Class`] of every byte.
+static CLASS: [Class; 256] = {
+    let mut t = [Class::Slow; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 {
+            Class::Ident
+        } else if b.is_ascii_digit() {
+            Class::Digit
+        } else if op_char(b) {
+            Class::Op
+        } else {
+            match b {
+                b'(' => Class::LParen,
+                b')' => Class::RParen,
+                b',' => Class::Comma,
+                b'.' => Class::Dot,
+                _ => Class::Slow,
+            }
+        };
+        i += 1;
+    }
     t
 };
 
@@ -368,6 +456,82 @@ impl<'a> Lexer<'a> {
             }
         };
         Some(Ok(Token::new(kind, start, self.pos)))
+    }
+
+    /// Lexes significant tokens into `out` up to the next `;`, which is returned (and not
+    /// pushed); `None` at the end of the input; the error that stops lexing otherwise. Yields
+    /// exactly what [`Lexer::next_token`] would, one lookup per token for the common tokens
+    /// (words, punctuation, one-character operators, numbers) with the position kept in a
+    /// local, and the general path for everything else.
+    pub(crate) fn lex_statement(
+        &mut self,
+        out: &mut Vec<Token>,
+    ) -> Option<Result<Token, LexError>> {
+        if self.failed || self.src.len() > u32::MAX as usize {
+            return self.next_token();
+        }
+        let b = self.bytes();
+        let mut pos = self.pos;
+        loop {
+            while pos < b.len() && SPACE[b[pos] as usize] {
+                pos += 1;
+            }
+            let Some(&c) = b.get(pos) else {
+                self.pos = pos;
+                return None;
+            };
+            let start = pos;
+            let next = b.get(pos + 1).copied().unwrap_or(0);
+            let kind = match CLASS[c as usize] {
+                // A literal prefix (`E'`, `U&'`, ...) takes the general path.
+                Class::Ident if next != b'\'' && next != b'&' => {
+                    pos += 1;
+                    while pos < b.len() && IDENT_CONT[b[pos] as usize] {
+                        pos += 1;
+                    }
+                    TokenKind::Word
+                }
+                // A one-character operator; longer runs (and `--`, `/*`) need the rules.
+                Class::Op if CLASS[next as usize] != Class::Op => {
+                    pos += 1;
+                    TokenKind::Operator
+                }
+                Class::LParen => {
+                    pos += 1;
+                    TokenKind::LParen
+                }
+                Class::RParen => {
+                    pos += 1;
+                    TokenKind::RParen
+                }
+                Class::Comma => {
+                    pos += 1;
+                    TokenKind::Comma
+                }
+                Class::Dot if next != b'.' && !next.is_ascii_digit() => {
+                    pos += 1;
+                    TokenKind::Dot
+                }
+                Class::Digit => {
+                    let kind = self.number(start);
+                    pos = self.pos;
+                    kind
+                }
+                _ => {
+                    self.pos = pos;
+                    match self.next_token() {
+                        Some(Ok(t)) if t.kind == TokenKind::Semicolon => return Some(Ok(t)),
+                        Some(Ok(t)) => {
+                            out.push(t);
+                            pos = self.pos;
+                            continue;
+                        }
+                        end => return end,
+                    }
+                }
+            };
+            out.push(Token::new(kind, start, pos));
+        }
     }
 
     fn single(&mut self, kind: TokenKind) -> TokenKind {

@@ -47,7 +47,14 @@ impl<'a> Splitter<'a> {
         tokens.clear();
         let mut routine = RoutineTracker::default();
         loop {
-            match self.lexer.next_token() {
+            // Once the statement is known not to be a routine definition, nothing but a `;`
+            // matters: lex the rest of it in the lexer's bulk loop.
+            let item = if routine.watching() {
+                self.lexer.next_token()
+            } else {
+                self.lexer.lex_statement(tokens)
+            };
+            match item {
                 None => {
                     self.done = true;
                     return Some(self.finish(self.src.len(), false, None));
