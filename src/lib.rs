@@ -1,13 +1,14 @@
 //! sluice: an identity-aware Layer 7 gateway for machine identities.
 //!
-//! Dependency direction: codec -> identity -> proxy -> runtime -> main. Codecs and policy
-//! never perform I/O.
+//! Dependency direction: codec -> (sql, mask, identity, policy) -> proxy -> runtime -> main.
+//! Codecs and policy never perform I/O.
 #![forbid(unsafe_code)]
 
 pub mod codec;
 pub mod config;
 pub mod identity;
 pub mod mask;
+pub mod policy;
 pub mod proxy;
 pub mod runtime;
 pub mod setup;

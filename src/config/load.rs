@@ -96,6 +96,7 @@ fn resolve_paths(config: &mut Config, base: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::fixture::{resource, HEAD};
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         std::fs::write(dir.join("signing.key"), "placeholder").unwrap();
@@ -104,23 +105,12 @@ mod tests {
         p
     }
 
-    const GOOD: &str = r#"
-[[listener]]
-address = "127.0.0.1:0"
-protocol = "postgres"
-allow_plaintext = true
+    /// The shared head, the resources orders, and the rest.
+    fn good() -> String {
+        [HEAD, &resource("orders"), GOOD_REST].concat()
+    }
 
-[identity]
-issuer = "sluice"
-audience = "sluice"
-signing_key = "signing.key"
-
-[[resource]]
-name = "orders"
-host = "127.0.0.1"
-database = "orders"
-user = "app"
-
+    const GOOD_REST: &str = r#"
 [role.reader]
 resources = ["orders"]
 "#;
@@ -128,7 +118,7 @@ resources = ["orders"]
     #[test]
     fn loads_a_minimal_config_with_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let loaded = load(&write(dir.path(), GOOD)).unwrap();
+        let loaded = load(&write(dir.path(), &good())).unwrap();
         let c = &loaded.config;
         assert_eq!(c.gateway.max_message_bytes, 16 << 20);
         assert_eq!(c.resources[0].port, 5432);
@@ -140,7 +130,7 @@ resources = ["orders"]
     #[test]
     fn unknown_keys_are_rejected_with_their_location() {
         let dir = tempfile::tempdir().unwrap();
-        let text = GOOD.replace("user = \"app\"", "user = \"app\"\npasword_env = \"X\"");
+        let text = good().replace("user = \"app\"", "user = \"app\"\npasword_env = \"X\"");
         let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
         assert!(err.contains("pasword_env"), "{err}");
         assert!(err.contains("line"), "{err}");
@@ -149,15 +139,17 @@ resources = ["orders"]
     #[test]
     fn bad_values_are_rejected_with_their_key() {
         let dir = tempfile::tempdir().unwrap();
-        let text = GOOD
+        let text = good()
             .replace("127.0.0.1:0", "0.0.0.0:6432")
             .replace("resources = [\"orders\"]", "resources = [\"nope\"]")
+            + "\n[role.reader.rules.\"*\"]\ndeny_functions = [\"f*x\"]\n"
             + "\n[gateway]\nmax_message_bytes = 10\n";
         let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
         for needle in [
             "listener[0].allow_plaintext",
             "role.reader.resources: names unknown resource `nope`",
             "gateway.max_message_bytes",
+            "role.reader.rules.\"*\".deny_functions[0]: function pattern `f*x`",
         ] {
             assert!(err.contains(needle), "missing {needle} in {err}");
         }
@@ -166,13 +158,13 @@ resources = ["orders"]
     #[test]
     fn bad_durations_and_missing_secrets_are_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let text = GOOD.replace(
+        let text = good().replace(
             "signing_key = \"signing.key\"",
             "signing_key = \"signing.key\"\ndefault_ttl = \"15 parsecs\"",
         );
         let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
         assert!(err.contains("unknown duration unit"), "{err}");
-        let text = GOOD.replace(
+        let text = good().replace(
             "user = \"app\"",
             "user = \"app\"\npassword_env = \"SLUICE_TEST_SURELY_UNSET_VAR\"",
         );

@@ -5,9 +5,13 @@
 //! every problem at once, each with the dotted path of the offending key.
 
 mod duration;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod load;
 mod model;
+mod policy;
 mod validate;
+mod validate_policy;
 
 pub use duration::{format_duration, parse_duration};
 pub use load::{load, load_without_secrets, ConfigError, LoadedConfig};
@@ -15,7 +19,12 @@ pub use model::{
     Config, GatewaySection, IdentitySection, ListenerSection, Protocol, ResourceKind,
     ResourceSection, RoleSection, UpstreamTls,
 };
+pub use policy::{
+    class_key, rule_path, toml_key, Action, Detector, MaskSection, PolicySection, RuleSection,
+    CLASSES, DEFAULT_PROTECTED_SETTINGS,
+};
 pub use validate::Problem;
+pub use validate_policy::validate_policy;
 
 impl LoadedConfig {
     /// The named resource, if configured.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::duration::{format_duration, parse_duration};
+use super::policy::{PolicySection, RuleSection};
 use crate::identity::{IdentityError, SigningKey, TokenIssuer, TokenSettings};
 
 /// The whole file.
@@ -22,6 +23,9 @@ pub struct Config {
     pub resources: Vec<ResourceSection>,
     #[serde(rename = "role", default)]
     pub roles: BTreeMap<String, RoleSection>,
+    /// Process-wide statement-policy settings.
+    #[serde(default, skip_serializing_if = "PolicySection::is_empty")]
+    pub policy: PolicySection,
 }
 
 /// Process-wide settings of the data plane.
@@ -180,19 +184,32 @@ fn connect_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
-/// What a role may reach.
+/// What a role may reach, and what it may do there.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RoleSection {
     /// Resource names, or `*` for all.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// Statement rules per resource name, or `*` for every resource without its own entry.
+    /// A role without any is unrestricted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, RuleSection>,
 }
 
 impl RoleSection {
     /// Whether this role may connect to the named resource.
     pub fn allows_resource(&self, name: &str) -> bool {
         self.resources.iter().any(|r| r == "*" || r == name)
+    }
+
+    /// The rule table for `resource` and its key (the resource's own entry, else `*`); `None`
+    /// when the role has no rule for it.
+    pub fn rule_for(&self, resource: &str) -> Option<(&str, &RuleSection)> {
+        self.rules
+            .get_key_value(resource)
+            .or_else(|| self.rules.get_key_value("*"))
+            .map(|(k, v)| (k.as_str(), v))
     }
 }
 

@@ -1,4 +1,5 @@
 //! Checks serde cannot make: addresses, cross references, limits, and that secrets are reachable.
+//! The statement policy's checks are in `validate_policy`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,10 +19,11 @@ impl fmt::Display for Problem {
     }
 }
 
-struct Problems(Vec<Problem>);
+/// Problems collected so far.
+pub(super) struct Problems(pub(super) Vec<Problem>);
 
 impl Problems {
-    fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn add(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem {
             key: key.into(),
             message: message.into(),
@@ -38,6 +40,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     identity(config, &mut p);
     resources(config, &mut p);
     roles(config, &mut p);
+    super::validate_policy::check(config, &mut p);
     p.0
 }
 

@@ -18,6 +18,7 @@ use super::error::IdentityError;
 #[derive(Clone)]
 pub struct SigningKey {
     pkcs8: Vec<u8>,
+    seed: [u8; 32],
     public: [u8; 32],
     kid: String,
 }
@@ -38,6 +39,7 @@ impl SigningKey {
         public.copy_from_slice(pair.public_key().as_ref());
         Ok(SigningKey {
             pkcs8: der.to_vec(),
+            seed: seed_of(der).ok_or(IdentityError::InvalidKey("not an Ed25519 PKCS#8 key"))?,
             public,
             kid: thumbprint(&public),
         })
@@ -95,6 +97,22 @@ impl SigningKey {
     pub(crate) fn pkcs8_der(&self) -> &[u8] {
         &self.pkcs8
     }
+
+    /// The 32-byte Ed25519 secret seed, for deriving other gateway secrets from the one key
+    /// (the masking hash key). Must never be logged or sent anywhere.
+    pub(crate) fn secret_seed(&self) -> &[u8; 32] {
+        &self.seed
+    }
+}
+
+/// The seed inside an Ed25519 PKCS#8 document (v1 or v2): the OCTET STRING wrapped in the
+/// `privateKey` OCTET STRING (`04 22 04 20 <32 bytes>`), which follows the fixed version and
+/// algorithm fields near the start. `None` if it is not there.
+fn seed_of(der: &[u8]) -> Option<[u8; 32]> {
+    const MARKER: [u8; 4] = [0x04, 0x22, 0x04, 0x20];
+    let head = der.get(..24.min(der.len()))?;
+    let at = head.windows(MARKER.len()).position(|w| w == MARKER)? + MARKER.len();
+    der.get(at..at + 32)?.try_into().ok()
 }
 
 impl fmt::Debug for SigningKey {
@@ -151,6 +169,17 @@ mod tests {
             hex(&key.public_key_raw()),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         );
+        assert_eq!(
+            hex(key.secret_seed()),
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+        );
+    }
+
+    #[test]
+    fn the_seed_of_a_generated_key_rebuilds_it() {
+        let key = SigningKey::generate().unwrap();
+        let pair = Ed25519KeyPair::from_seed_unchecked(key.secret_seed()).unwrap();
+        assert_eq!(pair.public_key().as_ref(), key.public_key_raw());
     }
 
     #[test]
