@@ -16,5 +16,5 @@ pub use error::MaskError;
 pub use messages::{mask_error_fields, mask_notification, mask_text, CopyFormat, CopyPlan};
 pub use policy::MaskPolicy;
 pub use row::{ColumnAction, ColumnResolver, RefuseReason, RowPlan};
-pub use rules::ColumnRules;
+pub use rules::{glob_match, ColumnRules};
 pub use style::{Applied, HashKey, MaskStyle, FULL_MASK, HASH_HEX_LEN, HASH_PREFIX, MIN_KEY_LEN};

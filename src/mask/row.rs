@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use super::types::{binary_is_text, is_inert};
+use super::types::{binary_is_text, is_inert, INT8};
 use super::{Applied, Detectors, HashKey, MaskPolicy, MaskStyle};
 use crate::codec::pg::{
     CodecError, DataRow, DataRowEncoder, FieldDescription, Frame, RowDescription, FORMAT_TEXT,
@@ -29,6 +29,9 @@ pub enum ColumnAction {
     Pass,
     /// Text that the detectors scan.
     Scan,
+    /// A binary `int8`: its decimal form is scanned, and a value the detectors flag (a card
+    /// number fits in 19 digits) is sent as NULL, the only mask the binary form can carry.
+    ScanInt8,
     /// Replaced by a column rule's style.
     Masked(MaskStyle),
     /// Cannot be masked in the requested form; the proxy must answer with an error instead of
@@ -189,6 +192,13 @@ impl RowPlan {
                 (Some(v), ColumnAction::Masked(style)) => {
                     Some(style.apply(self.key.as_ref(), v, &mut scratch))
                 }
+                (Some(v), ColumnAction::ScanInt8) => {
+                    let flagged = <[u8; 8]>::try_from(v).map_or(true, |b| {
+                        self.detectors
+                            .finds(i64::from_be_bytes(b).to_string().as_bytes())
+                    });
+                    flagged.then_some(Applied::Null)
+                }
                 (Some(_), ColumnAction::Refuse(_)) => Some(Applied::Null),
             };
             let Some(applied) = replaced else {
@@ -259,10 +269,12 @@ fn for_format(text: ColumnAction, type_oid: u32, format: i16) -> ColumnAction {
     }
     match text {
         // NULL is the same in every format.
-        ColumnAction::Pass | ColumnAction::Refuse(_) | ColumnAction::Masked(MaskStyle::Null) => {
-            text
-        }
+        ColumnAction::Pass
+        | ColumnAction::ScanInt8
+        | ColumnAction::Refuse(_)
+        | ColumnAction::Masked(MaskStyle::Null) => text,
         ColumnAction::Scan | ColumnAction::Masked(_) if binary_is_text(type_oid) => text,
+        ColumnAction::Scan if type_oid == INT8 => ColumnAction::ScanInt8,
         ColumnAction::Scan | ColumnAction::Masked(_) => {
             ColumnAction::Refuse(RefuseReason::BinaryFormat)
         }

@@ -33,7 +33,7 @@ impl Part {
 }
 
 /// `*` and `?` over bytes, ASCII case-insensitive; linear backtracking on the last `*`.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+pub fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     let (mut p, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {

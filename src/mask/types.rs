@@ -31,9 +31,13 @@ pub(crate) fn is_inert(type_oid: u32) -> bool {
             | 1266 // timetz
             | 2950 // uuid
             | 3220 // pg_lsn
+            | 2278 // void: empty text
             | 5069 // xid8
     )
 }
+
+/// `int8`: its binary form is scanned as the decimal text it stands for.
+pub(crate) const INT8: u32 = 20;
 
 /// Types whose binary format is their text in the client encoding, so detectors can scan it
 /// and a text mask is a valid value.

@@ -13,6 +13,8 @@ use rustls::pki_types::ServerName;
 use crate::codec::pg::CancelRequest;
 use crate::config::{Config, LoadedConfig, UpstreamTls};
 use crate::identity::{SigningKey, TokenVerifier};
+use crate::policy::{mask_key_from_signing_key, PolicySet};
+use crate::proxy::pg::catalog::Catalog;
 use crate::proxy::signal::Broadcast;
 
 /// Why a snapshot could not be built from a validated configuration.
@@ -24,6 +26,8 @@ pub enum StateError {
     ListenerTls { index: usize, message: String },
     #[error("resource `{name}`: {message}")]
     Resource { name: String, message: String },
+    #[error("policy: {}", .0.join("; "))]
+    Policy(Vec<String>),
 }
 
 /// A listener's client-facing settings.
@@ -61,6 +65,8 @@ pub struct Snapshot {
     pub verifier: TokenVerifier,
     pub listeners: Vec<ListenerState>,
     pub upstreams: HashMap<String, Arc<UpstreamTarget>>,
+    /// Every role's statement policy, compiled from `config`.
+    pub policy: Arc<PolicySet>,
 }
 
 impl Snapshot {
@@ -70,6 +76,9 @@ impl Snapshot {
         let key = SigningKey::load(&config.identity.signing_key)
             .map_err(|e| StateError::SigningKey(e.to_string()))?;
         let verifier = TokenVerifier::new(&key, &config.identity.token_settings());
+        let mask_key = mask_key_from_signing_key(key.secret_seed());
+        let policy =
+            Arc::new(PolicySet::compile(&config, Some(mask_key)).map_err(StateError::Policy)?);
         let mut listeners = Vec::new();
         for (index, l) in config.listeners.iter().enumerate() {
             let tls = match (&l.tls_cert, &l.tls_key) {
@@ -136,6 +145,7 @@ impl Snapshot {
             verifier,
             listeners,
             upstreams,
+            policy,
         })
     }
 }
@@ -227,4 +237,6 @@ pub struct ShardCtx {
     pub force: Broadcast,
     /// Sessions currently open on this shard.
     pub live: Cell<usize>,
+    /// Table and column names for masking, cached per resource.
+    pub catalog: Catalog,
 }

@@ -8,6 +8,7 @@
 mod auth;
 mod backend;
 mod error;
+mod extended;
 mod frame;
 mod frontend;
 mod notice;
@@ -30,6 +31,9 @@ pub use backend::{
     ReadyForQuery, TransactionStatus,
 };
 pub use error::CodecError;
+pub use extended::{
+    encode_describe, encode_parse, encode_sync, Bind, Close, Describe, Execute, Parse, Target,
+};
 pub use frame::{decode_frame, peek_header, Frame, HEADER_LEN};
 pub use frontend::{
     encode_password, encode_query, encode_sasl_initial_response, encode_sasl_response,

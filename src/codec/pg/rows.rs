@@ -20,7 +20,7 @@ pub const FORMAT_TEXT: i16 = 0;
 pub const FORMAT_BINARY: i16 = 1;
 
 fn i16(r: &mut Reader<'_>) -> Result<i16, CodecError> {
-    Ok(i16::from_be_bytes(r.array::<2>()?))
+    r.i16()
 }
 
 fn u32(r: &mut Reader<'_>) -> Result<u32, CodecError> {

@@ -50,6 +50,10 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
+    pub(crate) fn i16(&mut self) -> Result<i16, CodecError> {
+        Ok(i16::from_be_bytes(self.array::<2>()?))
+    }
+
     pub(crate) fn i32(&mut self) -> Result<i32, CodecError> {
         Ok(i32::from_be_bytes(self.array::<4>()?))
     }

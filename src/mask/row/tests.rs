@@ -11,6 +11,7 @@ const USERS: u32 = 16_384;
 const TEXT: u32 = 25;
 const INT4: u32 = 23;
 const INT8: u32 = 20;
+const JSONB: u32 = 3802;
 
 fn resolver(table_oid: u32, column: i16) -> Option<(String, String, String)> {
     let name = match (table_oid, column) {
@@ -221,7 +222,7 @@ fn binary_results_are_refused_where_masking_cannot_work() {
         field(b"notes", USERS, 4, TEXT, FORMAT_BINARY),
         field(b"ssn", USERS, 5, INT8, FORMAT_BINARY),
         field(b"card_number", USERS, 3, TEXT, FORMAT_BINARY),
-        field(b"big", 0, 0, INT8, FORMAT_BINARY),
+        field(b"doc", 0, 0, JSONB, FORMAT_BINARY),
     ];
     let mut plan = plan(&p, &fields);
     assert_eq!(plan.action(0), Some(ColumnAction::Pass));
@@ -238,11 +239,7 @@ fn binary_results_are_refused_where_masking_cannot_work() {
     );
     assert_eq!(plan.refusal(), Some((4, RefuseReason::BinaryFormat)));
     // A rewrite that meets a refused column anyway never forwards it.
-    let got = rewrite(
-        &plan,
-        &[None, None, None, None, Some(&[0, 0, 0, 0, 0, 0, 0, 1][..])],
-    )
-    .unwrap();
+    let got = rewrite(&plan, &[None, None, None, None, Some(&b"\x01{}"[..])]).unwrap();
     assert_eq!(got[4], None);
     // Bind asked for text after all.
     plan.set_result_formats(&[]);
@@ -256,6 +253,23 @@ fn binary_results_are_refused_where_masking_cannot_work() {
         plan.refusal().is_some(),
         "a format list of the wrong length is refused"
     );
+}
+
+#[test]
+fn binary_int8_is_scanned_as_its_decimal_form() {
+    let p = policy(&[], Detectors::ALL);
+    let plan = plan(&p, &[field(b"n", 0, 0, INT8, FORMAT_BINARY)]);
+    assert_eq!(plan.action(0), Some(ColumnAction::ScanInt8));
+    assert_eq!(plan.refusal(), None);
+    let count = 120_i64.to_be_bytes();
+    assert_eq!(
+        rewrite(&plan, &[Some(&count[..])]),
+        None,
+        "forwarded untouched"
+    );
+    let card = 4_111_111_111_111_111_i64.to_be_bytes();
+    assert_eq!(rewrite(&plan, &[Some(&card[..])]).unwrap()[0], None);
+    assert_eq!(rewrite(&plan, &[Some(&b"short"[..])]).unwrap()[0], None);
 }
 
 #[test]

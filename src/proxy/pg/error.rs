@@ -32,6 +32,9 @@ pub enum SessionError {
     /// The upstream sent an error during connection setup; forwarded as is.
     #[error("upstream error {code}: {message}")]
     UpstreamFatal { code: String, message: String },
+    /// The policy hooks ended the session (a message they cannot follow safely).
+    #[error("{1}")]
+    Policy(&'static str, String),
 }
 
 impl SessionError {
@@ -52,6 +55,7 @@ impl SessionError {
                 "sluice: the upstream database is unavailable".into(),
             ),
             SessionError::UpstreamFatal { code, message } => (code.as_str(), message.clone()),
+            SessionError::Policy(code, message) => (code, message.clone()),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The PostgreSQL session: client auth, upstream auth, relay, cancel.
 
+pub mod catalog;
 pub mod client;
 pub mod error;
+pub mod guarded;
+pub mod inspect;
 pub mod relay;
 pub mod session;
 pub mod upstream;

@@ -70,6 +70,77 @@ impl SessionState {
     }
 }
 
+/// What the accounting of one client message says the relay must do.
+pub(super) enum Step {
+    /// Relay it.
+    Go,
+    /// End the session before it.
+    End(EndReason),
+    /// The client said goodbye (the message is relayed, then the loop stops).
+    Terminate,
+}
+
+/// Counts the requests a client message starts, so the session knows when it is idle, and
+/// refuses new work once the session is ending.
+///
+/// `syncs_since_work` counts Syncs since the last request that starts work: PostgreSQL ignores
+/// a Sync sent while it is in COPY mode (tokio-postgres sends one after Execute and another
+/// after CopyDone), so those are taken back from `pending` when the COPY ends; otherwise the
+/// session would look busy forever and outlive its token.
+pub(super) fn account(t: u8, state: &SessionState, syncs_since_work: &mut u32) -> Step {
+    match t {
+        tag::frontend::QUERY | tag::frontend::SYNC | tag::frontend::FUNCTION_CALL => {
+            if let Some(reason) = state.ending.get() {
+                // Once the session is ending, nothing new starts: only the Sync that closes an
+                // extended-protocol batch already under way is let through.
+                let closes_batch = t == tag::frontend::SYNC && *syncs_since_work == 0;
+                if state.idle() || !closes_batch {
+                    return Step::End(reason);
+                }
+            }
+            if t == tag::frontend::SYNC {
+                *syncs_since_work += 1;
+            } else {
+                *syncs_since_work = 0;
+            }
+            state.pending.set(state.pending.get() + 1);
+            state.statements.set(state.statements.get() + 1);
+        }
+        tag::frontend::PARSE | tag::frontend::BIND | tag::frontend::EXECUTE => {
+            // New extended-protocol work never starts once the session is ending, even while
+            // an earlier statement is still running (a pipelining client is never idle and
+            // would otherwise outlive its token).
+            if let Some(reason) = state.ending.get() {
+                return Step::End(reason);
+            }
+            *syncs_since_work = 0;
+        }
+        tag::frontend::COPY_DONE | tag::frontend::COPY_FAIL => {
+            state
+                .pending
+                .set(state.pending.get().saturating_sub(*syncs_since_work));
+            *syncs_since_work = 0;
+        }
+        tag::frontend::TERMINATE => return Step::Terminate,
+        _ => {}
+    }
+    Step::Go
+}
+
+/// Whether the upstream's message ends the session: the last ReadyForQuery owed before an
+/// ending session may stop.
+pub(super) fn account_upstream(t: u8, state: &SessionState) -> Option<EndReason> {
+    if t != tag::backend::READY_FOR_QUERY {
+        return None;
+    }
+    state.pending.set(state.pending.get().saturating_sub(1));
+    if state.idle() {
+        state.ending.get()
+    } else {
+        None
+    }
+}
+
 /// Client to upstream. Returns when the client closes or the session must end.
 pub async fn client_to_upstream(
     client: &mut ReadHalf,
@@ -78,10 +149,6 @@ pub async fn client_to_upstream(
     state: &SessionState,
     max_message: usize,
 ) -> Result<Exit, SessionError> {
-    // Syncs since the last request that starts work. PostgreSQL ignores a Sync sent while it is
-    // in COPY mode (tokio-postgres sends one after Execute and another after CopyDone), so those
-    // are taken back from `pending` when the COPY ends; otherwise the session would look busy
-    // forever and outlive its token.
     let mut syncs_since_work: u32 = 0;
     loop {
         let mut cut = 0;
@@ -93,45 +160,14 @@ pub async fn client_to_upstream(
                 buf.reserve(len - (buf.len() - cut));
                 break;
             }
-            match t {
-                tag::frontend::QUERY | tag::frontend::SYNC | tag::frontend::FUNCTION_CALL => {
-                    if let Some(reason) = state.ending.get() {
-                        // Once the session is ending, nothing new starts: only the Sync that
-                        // closes an extended-protocol batch already under way is let through.
-                        let closes_batch = t == tag::frontend::SYNC && syncs_since_work == 0;
-                        if state.idle() || !closes_batch {
-                            return Ok(Exit::End(reason));
-                        }
-                    }
-                    if t == tag::frontend::SYNC {
-                        syncs_since_work += 1;
-                    } else {
-                        syncs_since_work = 0;
-                    }
-                    state.pending.set(state.pending.get() + 1);
-                    state.statements.set(state.statements.get() + 1);
-                }
-                tag::frontend::PARSE | tag::frontend::BIND | tag::frontend::EXECUTE => {
-                    // New extended-protocol work never starts once the session is ending, even
-                    // while an earlier statement is still running (a pipelining client is never
-                    // idle and would otherwise outlive its token).
-                    if let Some(reason) = state.ending.get() {
-                        return Ok(Exit::End(reason));
-                    }
-                    syncs_since_work = 0;
-                }
-                tag::frontend::COPY_DONE | tag::frontend::COPY_FAIL => {
-                    state
-                        .pending
-                        .set(state.pending.get().saturating_sub(syncs_since_work));
-                    syncs_since_work = 0;
-                }
-                tag::frontend::TERMINATE => {
+            match account(t, state, &mut syncs_since_work) {
+                Step::Go => {}
+                Step::End(reason) => return Ok(Exit::End(reason)),
+                Step::Terminate => {
                     terminate = true;
                     cut += len;
                     break;
                 }
-                _ => {}
             }
             cut += len;
         }
@@ -146,15 +182,17 @@ pub async fn client_to_upstream(
                 mid_statement: !state.idle(),
             });
         }
-        match client.read_into(buf).await {
-            Ok(0) | Err(_) => {
-                return Ok(Exit::ClientClosed {
-                    mid_statement: !state.idle(),
-                })
-            }
-            Ok(_) => {}
+        if !read_more(client, buf).await {
+            return Ok(Exit::ClientClosed {
+                mid_statement: !state.idle(),
+            });
         }
     }
+}
+
+/// Reads more client bytes; false once the client is gone.
+pub(super) async fn read_more(client: &mut ReadHalf, buf: &mut BytesMut) -> bool {
+    matches!(client.read_into(buf).await, Ok(n) if n > 0)
 }
 
 /// Upstream to client. Returns when the session must end; an upstream failure is an error.
@@ -175,14 +213,9 @@ pub async fn upstream_to_client(
                 break;
             }
             cut += len;
-            if t == tag::backend::READY_FOR_QUERY {
-                state.pending.set(state.pending.get().saturating_sub(1));
-                if state.idle() {
-                    if let Some(reason) = state.ending.get() {
-                        end = Some(reason);
-                        break;
-                    }
-                }
+            if let Some(reason) = account_upstream(t, state) {
+                end = Some(reason);
+                break;
             }
         }
         if cut > 0 {
@@ -194,14 +227,20 @@ pub async fn upstream_to_client(
         if let Some(reason) = end {
             return Ok(Exit::End(reason));
         }
-        match upstream.read_into(buf).await {
-            Ok(0) => {
-                return Err(SessionError::Upstream(
-                    "upstream closed the connection".into(),
-                ))
-            }
-            Err(e) => return Err(SessionError::UpstreamIo(e)),
-            Ok(_) => {}
-        }
+        read_upstream(upstream, buf).await?;
+    }
+}
+
+/// Reads more upstream bytes; the upstream closing is an error (it owes the session answers).
+pub(super) async fn read_upstream(
+    upstream: &mut ReadHalf,
+    buf: &mut BytesMut,
+) -> Result<(), SessionError> {
+    match upstream.read_into(buf).await {
+        Ok(0) => Err(SessionError::Upstream(
+            "upstream closed the connection".into(),
+        )),
+        Err(e) => Err(SessionError::UpstreamIo(e)),
+        Ok(_) => Ok(()),
     }
 }

@@ -1,19 +1,27 @@
 //! One client connection from accept to close: authenticate, connect upstream, relay, end.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use monoio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use super::catalog::CatalogResolver;
 use super::client::{self, Accepted};
 use super::error::SessionError;
+use super::guarded::{self, TableNames};
+use super::inspect::{Action, Inspector, INSUFFICIENT_PRIVILEGE};
 use super::relay::{self, EndReason, Exit, SessionState};
 use super::upstream;
 use crate::codec::pg;
-use crate::proxy::state::ShardCtx;
+use crate::identity::Claims;
+use crate::mask::ColumnResolver;
+use crate::policy::SessionPolicy;
+use crate::proxy::state::{ShardCtx, Snapshot, UpstreamTarget};
 
 /// Serves one accepted connection to completion. Never panics on client or upstream input.
 pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<ShardCtx>) {
@@ -65,6 +73,14 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     };
     let claims = &authed.claims;
     let resource = authed.target.name.clone();
+    let policy = match policy_for(&snapshot, claims, &resource, &hello.startup) {
+        Ok(p) => p,
+        Err((code, msg)) => {
+            info!(%peer, resource, error = msg, "session refused by policy");
+            client::send_fatal(&mut hello.writer, code, &msg).await;
+            return;
+        }
+    };
 
     // An upstream that accepts the connection but never answers must not hold the client forever.
     let connecting = upstream::connect(&authed.target, &authed.params);
@@ -110,12 +126,35 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let max_message = snapshot.config.gateway.max_message_bytes;
     let mut cbuf = std::mem::take(&mut hello.buf);
     let mut ubuf = std::mem::take(&mut up.buf);
+    let inspector = match inspector_for(policy, &up.statuses) {
+        Ok(i) => i,
+        Err((code, msg)) => {
+            info!(%peer, resource, error = msg, "session refused by policy");
+            client::send_fatal(&mut hello.writer, code, &msg).await;
+            terminate_upstream(&mut up.writer).await;
+            return;
+        }
+    };
     drop(snapshot);
 
-    let outcome = monoio::select! {
-        r = relay::client_to_upstream(&mut hello.reader, &mut up.writer, &mut cbuf, &state, max_message) => r,
-        r = relay::upstream_to_client(&mut up.reader, &mut hello.writer, &mut ubuf, &state) => r,
-        r = control(&ctx, &state, expiry) => Ok(r),
+    let outcome = match &inspector {
+        None => monoio::select! {
+            r = relay::client_to_upstream(&mut hello.reader, &mut up.writer, &mut cbuf, &state, max_message) => r,
+            r = relay::upstream_to_client(&mut up.reader, &mut hello.writer, &mut ubuf, &state) => r,
+            r = control(&ctx, &state, expiry) => Ok(r),
+        },
+        Some(inspector) => {
+            let tables = SessionTables {
+                ctx: &ctx,
+                target: &authed.target,
+                resolver: ctx.catalog.resolver(&resource),
+            };
+            monoio::select! {
+                r = guarded::client_to_upstream(&mut hello.reader, &mut up.writer, &mut cbuf, &state, max_message, inspector, &tables) => r,
+                r = guarded::upstream_to_client(&mut up.reader, &mut hello.writer, &mut ubuf, &state, inspector, &tables) => r,
+                r = control(&ctx, &state, expiry) => Ok(r),
+            }
+        }
     };
 
     match outcome {
@@ -148,8 +187,77 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         %peer,
         resource,
         statements = state.statements.get(),
+        blocked = inspector.as_ref().map_or(0, |i| i.borrow().blocked),
         "session ended"
     );
+}
+
+/// The policy of a session, checked against its startup parameters before any upstream
+/// connection is opened.
+fn policy_for(
+    snapshot: &Snapshot,
+    claims: &Claims,
+    resource: &str,
+    startup: &pg::StartupMessage,
+) -> Result<Arc<SessionPolicy>, (&'static str, String)> {
+    let Some(policy) = snapshot.policy.session(&claims.roles, resource) else {
+        return Err((
+            INSUFFICIENT_PRIVILEGE,
+            format!("sluice: no role of this token has a policy for resource \"{resource}\""),
+        ));
+    };
+    // A search_path chosen by the client decides which function an unqualified name calls, so
+    // a restricted role cannot set one (in SQL it is a protected setting too).
+    if !policy.unrestricted() && startup.param("search_path").is_some() {
+        return Err((
+            INSUFFICIENT_PRIVILEGE,
+            "sluice: search_path cannot be set at startup under a restricted policy".into(),
+        ));
+    }
+    Ok(policy)
+}
+
+/// The policy hooks of a session, or None when its role is relayed untouched. Refuses the
+/// session (SQLSTATE, message) when the upstream's settings at connect already defeat the
+/// policy (a non-UTF-8 client encoding).
+fn inspector_for(
+    policy: Arc<SessionPolicy>,
+    statuses: &[Bytes],
+) -> Result<Option<RefCell<Inspector>>, (&'static str, String)> {
+    if !Inspector::needed(&policy) {
+        return Ok(None);
+    }
+    let mut inspector = Inspector::new(policy, true);
+    let nobody = |_: u32, _: i16| None;
+    for status in statuses {
+        let frame = pg::Frame {
+            tag: pg::tag::backend::PARAMETER_STATUS,
+            bytes: status.clone(),
+        };
+        if let Action::Fatal(code, msg) = inspector.on_server(&frame, &nobody) {
+            return Err((code, msg));
+        }
+    }
+    Ok(Some(RefCell::new(inspector)))
+}
+
+/// Table names for masking, from the shard's catalog cache.
+struct SessionTables<'a> {
+    ctx: &'a ShardCtx,
+    target: &'a Arc<UpstreamTarget>,
+    resolver: CatalogResolver<'a>,
+}
+
+impl TableNames for SessionTables<'_> {
+    async fn ensure(&self, oids: &[u32]) {
+        if let Err(e) = self.ctx.catalog.ensure(self.target, oids).await {
+            warn!(resource = self.target.name, error = %e, "catalog lookup failed; unresolved columns are refused");
+        }
+    }
+
+    fn resolver(&self) -> &dyn ColumnResolver {
+        &self.resolver
+    }
 }
 
 /// Ends the session when its token expires or the gateway drains: at once if idle, otherwise

@@ -1,0 +1,262 @@
+//! Client-to-upstream hooks: judge each statement before the upstream sees it, and keep the
+//! statement and portal names consistent with what was judged.
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use tracing::info;
+
+use super::{
+    Action, Described, Expect, Inspector, Portal, Refusal, Statement, BLOCKED_NAME, BLOCKED_SQL,
+    PROTOCOL_VIOLATION,
+};
+use crate::codec::pg::{self, tag::frontend as fe, Frame, Target, FORMAT_TEXT};
+use crate::mask::{ColumnResolver, RowPlan};
+use crate::policy::Verdict;
+
+/// Refusal of the fast-path function call interface, which names functions by OID and so
+/// bypasses every SQL check.
+const FUNCTION_CALL_REFUSED: &str =
+    "sluice: the FunctionCall protocol message is not allowed for this role; call the function from SQL";
+
+impl Inspector {
+    /// Decides what happens to one complete client message. `resolver` answers from the
+    /// catalog cache, which the caller filled for [`Inspector::tables_for_bind`].
+    pub fn on_client(&mut self, frame: &Frame, resolver: &dyn ColumnResolver) -> Action {
+        let outcome = match frame.tag {
+            fe::QUERY => self.on_query(frame),
+            fe::PARSE => self.on_parse(frame),
+            fe::BIND => self.on_bind(frame, resolver),
+            fe::DESCRIBE => self.on_describe(frame),
+            fe::EXECUTE => self.on_execute(frame),
+            fe::CLOSE => self.on_close(frame),
+            fe::SYNC => {
+                self.expect.push_back(Expect::Sync);
+                Ok(Action::Forward)
+            }
+            fe::FUNCTION_CALL => Ok(self.on_function_call()),
+            _ => Ok(Action::Forward),
+        };
+        outcome.unwrap_or_else(|e| {
+            Action::Fatal(
+                PROTOCOL_VIOLATION,
+                format!("sluice: malformed message from the client: {e}"),
+            )
+        })
+    }
+
+    /// Judges SQL text; `Some(refusal)` when it must not run.
+    fn judge(&mut self, sql: &[u8]) -> Option<Refusal> {
+        let Ok(text) = std::str::from_utf8(sql) else {
+            self.blocked += 1;
+            return Some("sluice: statement text is not valid UTF-8".into());
+        };
+        match self.policy.judge(text, self.standard_strings) {
+            Verdict::Allow => None,
+            Verdict::Block(b) => {
+                self.blocked += 1;
+                info!(rule = %b.rule, review = b.review, "statement blocked: {}", b.message);
+                Some(b.message.into())
+            }
+        }
+    }
+
+    fn on_query(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
+        let query = pg::Query::decode(frame)?;
+        let blocked = self.judge(query.sql);
+        let action = match &blocked {
+            None => Action::Forward,
+            Some(_) => {
+                let mut out = BytesMut::with_capacity(32);
+                pg::encode_query(&mut out, BLOCKED_SQL);
+                Action::Replace(out.freeze())
+            }
+        };
+        self.expect.push_back(Expect::Simple { blocked });
+        Ok(action)
+    }
+
+    fn on_function_call(&mut self) -> Action {
+        // An unrestricted, unmasked role never gets here (it has no inspector). Anyone else
+        // could reach any function, or read values no detector sees, through it.
+        self.blocked += 1;
+        let mut out = BytesMut::with_capacity(32);
+        pg::encode_query(&mut out, BLOCKED_SQL);
+        self.expect.push_back(Expect::Simple {
+            blocked: Some(FUNCTION_CALL_REFUSED.into()),
+        });
+        Action::Replace(out.freeze())
+    }
+
+    fn on_parse(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
+        let parse = pg::Parse::decode(frame)?;
+        let blocked = self.judge(parse.sql);
+        self.statements.insert(
+            parse.name.to_vec(),
+            Statement {
+                blocked: blocked.clone(),
+                columns: None,
+            },
+        );
+        Ok(match blocked {
+            None => {
+                self.expect.push_back(Expect::Parse { blocked: None });
+                Action::Forward
+            }
+            // The same name, so that an unnamed statement is dropped just as PostgreSQL drops
+            // it when a new unnamed Parse fails.
+            Some(refusal) => self.fail_with(parse.name, refusal),
+        })
+    }
+
+    fn on_bind(
+        &mut self,
+        frame: &Frame,
+        resolver: &dyn ColumnResolver,
+    ) -> Result<Action, pg::CodecError> {
+        let bind = pg::Bind::decode(frame)?;
+        let statement = self.statements.get(bind.statement);
+        let blocked = statement.and_then(|s| s.blocked.clone());
+        // A cheap clone of a shared frame, so the plan can be built while `self` is mutable.
+        let columns = statement.and_then(|s| s.columns.clone());
+        let refused = match blocked {
+            Some(refusal) => Err(refusal),
+            None => self.plan_for(columns.as_ref(), &bind, resolver),
+        };
+        match refused {
+            Err(refusal) => {
+                self.portals.insert(
+                    bind.portal.to_vec(),
+                    Portal {
+                        blocked: Some(refusal.clone()),
+                        ..Portal::default()
+                    },
+                );
+                Ok(self.fail_with(BLOCKED_NAME, refusal))
+            }
+            Ok(plan) => {
+                self.portals.insert(
+                    bind.portal.to_vec(),
+                    Portal {
+                        plan,
+                        ..Portal::default()
+                    },
+                );
+                self.expect.push_back(Expect::Bind);
+                Ok(Action::Forward)
+            }
+        }
+    }
+
+    /// The masking plan of a portal bound from a statement with `columns`, in the Bind's
+    /// result formats; an error when the result could not be masked in those formats.
+    fn plan_for(
+        &mut self,
+        columns: Option<&Frame>,
+        bind: &pg::Bind<'_>,
+        resolver: &dyn ColumnResolver,
+    ) -> Result<Option<Rc<RowPlan>>, Refusal> {
+        if !self.masking {
+            return Ok(None);
+        }
+        let Some(columns) = columns else {
+            // Not described yet: the rows' plan comes from a Describe before Execute, whose
+            // RowDescription is always text unless the Bind asked otherwise, and then the
+            // gateway cannot check the formats in time.
+            return if bind.result_formats.iter().all(|&f| f == FORMAT_TEXT) {
+                Ok(None)
+            } else {
+                Err(
+                    "sluice: binary result formats need the statement described first \
+                     (Describe before Bind) when results are masked"
+                        .into(),
+                )
+            };
+        };
+        let plan = self
+            .plan(columns, Some(&bind.result_formats), resolver)
+            .map_err(|_| Refusal::from("sluice: the statement's description is malformed"))?;
+        if let Some((i, reason)) = plan.refusal() {
+            return Err(format!(
+                "sluice: result column {} refused: {}",
+                i + 1,
+                reason.message()
+            )
+            .into());
+        }
+        Ok(Some(plan))
+    }
+
+    fn on_describe(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
+        let d = pg::Describe::decode(frame)?;
+        let (blocked, of) = match d.target {
+            Target::Statement => (
+                self.statements.get(d.name).and_then(|s| s.blocked.clone()),
+                Described::Statement(d.name.to_vec()),
+            ),
+            Target::Portal => {
+                let portal = self.portals.entry(d.name.to_vec()).or_default();
+                portal.described = true;
+                (portal.blocked.clone(), Described::Portal(d.name.to_vec()))
+            }
+        };
+        if let Some(refusal) = blocked {
+            return Ok(self.fail_with(BLOCKED_NAME, refusal));
+        }
+        self.expect
+            .push_back(Expect::Describe { of, hidden: false });
+        Ok(Action::Forward)
+    }
+
+    fn on_execute(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
+        let e = pg::Execute::decode(frame)?;
+        let portal = self.portals.get(e.portal);
+        if let Some(refusal) = portal.and_then(|p| p.blocked.clone()) {
+            return Ok(self.fail_with(BLOCKED_NAME, refusal));
+        }
+        // Rows of a portal nobody described would arrive without a plan: ask the upstream
+        // for the description first, out of the client's sight.
+        let describe = self.masking && portal.is_none_or(|p| p.plan.is_none() && !p.described);
+        let action = if describe {
+            self.portals.entry(e.portal.to_vec()).or_default().described = true;
+            self.expect.push_back(Expect::Describe {
+                of: Described::Portal(e.portal.to_vec()),
+                hidden: true,
+            });
+            let mut out = BytesMut::with_capacity(16 + e.portal.len());
+            pg::encode_describe(&mut out, Target::Portal, e.portal);
+            Action::Prefix(out.freeze())
+        } else {
+            Action::Forward
+        };
+        self.expect.push_back(Expect::Execute {
+            portal: e.portal.to_vec(),
+        });
+        Ok(action)
+    }
+
+    fn on_close(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
+        let c = pg::Close::decode(frame)?;
+        match c.target {
+            Target::Statement => {
+                self.statements.remove(c.name);
+            }
+            Target::Portal => {
+                self.portals.remove(c.name);
+            }
+        }
+        self.expect.push_back(Expect::Close);
+        Ok(Action::Forward)
+    }
+
+    /// Replaces the current message by a Parse that fails in the upstream's parser; its
+    /// error is later replaced by `refusal`.
+    fn fail_with(&mut self, name: &[u8], refusal: Refusal) -> Action {
+        let mut out = BytesMut::with_capacity(32 + name.len());
+        pg::encode_parse(&mut out, name, BLOCKED_SQL);
+        self.expect.push_back(Expect::Parse {
+            blocked: Some(refusal),
+        });
+        Action::Replace(Bytes::from(out))
+    }
+}
