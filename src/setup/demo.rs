@@ -75,9 +75,15 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
         );
     }
     println!();
+    println!("Try, as reader and then as admin:");
+    println!("  SELECT * FROM customers LIMIT 5;          -- reader sees card numbers, emails, SSNs masked");
     println!(
-        "Try: SELECT * FROM customers LIMIT 5;   (Ctrl-C stops the demo and removes everything)"
+        "  SELECT row_to_json(c) FROM customers c;   -- derived forms are refused or masked too"
     );
+    println!(
+        "  DELETE FROM customers WHERE id = 1;       -- reader: blocked by policy (SQLSTATE 42501)"
+    );
+    println!("(Ctrl-C stops the demo and removes everything)");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     running.wait()?;

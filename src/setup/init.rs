@@ -208,12 +208,50 @@ user = {user}
 password_env = {env}           # read when the gateway starts; never written to disk
 upstream_tls = "disable"       # or "verify-full" (with ca_file = "...")
 
-# Roles name the resources they may reach. `reader` becomes read-only once statement policy lands.
+# Roles name the resources they may reach. A role without rule tables ([role.NAME.rules.*])
+# is unrestricted: every statement runs and nothing is masked. That is `admin`.
 [role.admin]
 resources = ["*"]
 
 [role.reader]
 resources = [{resource}]
+
+# What `reader` may do on every resource it reaches ("*"; a table named after one resource
+# gives that resource rules of its own). Each statement is classified and gets its class's
+# action: "allow", "block" (the client gets SQLSTATE 42501 and the session stays usable) or
+# "review" (needs a human's approval).
+[role.reader.rules."*"]
+read = "allow"          # SELECT, VALUES, TABLE, SHOW, FETCH, EXPLAIN without ANALYZE
+transaction = "allow"   # BEGIN, COMMIT, ROLLBACK, SAVEPOINT
+session = "allow"       # SET, RESET, LISTEN, DISCARD; protected settings stay blocked
+copy_out = "allow"      # COPY ... TO STDOUT
+write = "block"         # INSERT, UPDATE, DELETE, MERGE, SELECT FOR UPDATE, nextval(), ...
+ddl = "block"           # CREATE, ALTER, DROP, TRUNCATE, COMMENT, SELECT INTO
+admin = "block"         # roles, GRANT, ALTER SYSTEM, VACUUM, server files, dblink, ...
+procedural = "block"    # DO, CALL: code the gateway cannot look into
+unknown = "block"       # anything that cannot be classified with certainty
+default = "block"       # every class not listed
+# More checks a rule can make (all off here):
+# require_where = true            # block UPDATE and DELETE without a WHERE clause
+# max_rows = 10000                # cut each result set after this many rows
+# deny_commands = ["TRUNCATE"]    # command prefixes, matched word by word
+# deny_functions = ["pg_sleep"]   # function names; `prefix*` and `schema.name` work too
+# deny_patterns = ["pg_authid"]   # SQL word sequences; case, spacing and comments ignored
+# protected_settings = ["role"]   # settings SET/RESET may never change; the default list is
+#                                 # role, session_authorization, session_characteristics,
+#                                 # standard_conforming_strings, client_encoding,
+#                                 # default_transaction_read_only, transaction_read_only,
+#                                 # search_path
+
+# What `reader` sees masked. Columns: `column`, `table.column` or `schema.table.column`
+# (globs * and ? allowed) mapped to a style: "full" (****), "last4" (****1234), "hash"
+# (stable keyed hash: equal values stay equal) or "null".
+[role.reader.rules."*".mask]
+columns = {{ card_number = "last4", email = "full", ssn = "full" }}
+# Value detectors scan every value, error and notice for card numbers, emails, SSNs and
+# secrets wherever they appear. All four run when any column is masked; `detectors = []`
+# turns them off, a list picks some.
+# detectors = ["cards", "emails", "ssns", "secrets"]
 "#,
         listen = quote(&listen.to_string()),
         plaintext = args.plaintext,
@@ -276,6 +314,32 @@ mod tests {
         let r = loaded.resource("shop").unwrap();
         assert_eq!((r.database.as_str(), r.user.as_str()), ("orders", "app"));
         assert!(loaded.config.listeners[0].allow_plaintext);
+        let key = crate::policy::mask_key_from_signing_key(&[1; 32]);
+        let policy = crate::policy::PolicySet::compile(&loaded.config, Some(key)).unwrap();
+        let session = |role: &str| policy.session(&[role.to_string()], "shop").unwrap();
+        assert!(session("admin").unrestricted());
+        let reader = session("reader");
+        for sql in [
+            "SELECT * FROM customers",
+            "BEGIN",
+            "SET application_name = 'x'",
+        ] {
+            assert!(reader.judge(sql, true).is_allow(), "{sql}");
+        }
+        for sql in [
+            "DELETE FROM customers",
+            "DROP TABLE customers",
+            "DO $$ $$",
+            "SET ROLE x",
+        ] {
+            assert!(!reader.judge(sql, true).is_allow(), "{sql}");
+        }
+        let mask = reader.mask();
+        assert_eq!(
+            mask.rules().style_for(None, "card_number"),
+            Some(crate::mask::MaskStyle::Last4)
+        );
+        assert_eq!(mask.detectors(), crate::mask::Detectors::ALL);
         assert!(matches!(write(&args), Err(InitError::Exists(_))));
         let public = InitArgs {
             listen: "0.0.0.0:6432".into(),
