@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::rawpg::{self, RawConn};
-use common::{connect, eventually, gateway_config, GatewaySetup, PgServer, Stack, DB, LABEL};
+use common::{
+    closes_within, connect, eventually, gateway_config, GatewaySetup, PgServer, Stack, DB, LABEL,
+};
 use sluice::codec::pg::{self, tag, Frame};
 use tokio_postgres::NoTls;
 
@@ -44,6 +46,14 @@ async fn backend_exists(direct: &tokio_postgres::Client, pid: i32) -> bool {
         .await
         .map(|r| r.get::<_, i64>(0) > 0)
         .unwrap_or(true)
+}
+
+/// Whether the backend `pid` is gone within 5 s.
+async fn backend_ends(direct: &tokio_postgres::Client, pid: i32) -> bool {
+    eventually(Duration::from_secs(5), || async move {
+        !backend_exists(direct, pid).await
+    })
+    .await
 }
 
 /// Frames received before a close, all of which must be ErrorResponses; returns them decoded.
@@ -94,11 +104,7 @@ async fn upstream_backend_terminated_mid_query() {
     if let Some(db) = err.as_db_error() {
         assert_eq!(db.severity(), "FATAL", "{db:?}");
     }
-    let closed = eventually(Duration::from_secs(5), || {
-        let victim = &victim;
-        async move { victim.is_closed() }
-    })
-    .await;
+    let closed = closes_within(&victim, Duration::from_secs(5)).await;
     assert!(closed, "the client connection stayed open");
     assert!(victim.simple_query("SELECT 1").await.is_err());
 
@@ -171,11 +177,7 @@ async fn client_dropped_mid_query_frees_its_upstream_backend() {
     driver.abort();
     query.abort();
     let started = Instant::now();
-    let gone = eventually(Duration::from_secs(5), || {
-        let direct = &direct;
-        async move { !backend_exists(direct, pid).await }
-    })
-    .await;
+    let gone = backend_ends(&direct, pid).await;
     assert!(
         gone,
         "upstream backend {pid} still there {:?} after its client vanished",
@@ -210,11 +212,7 @@ async fn killed_psql_mid_query_frees_its_upstream_backend() {
     psql.kill().expect("kill psql");
     psql.wait().unwrap();
 
-    let gone = eventually(Duration::from_secs(5), || {
-        let direct = &direct;
-        async move { !backend_exists(direct, pid).await }
-    })
-    .await;
+    let gone = backend_ends(&direct, pid).await;
     assert!(
         gone,
         "upstream backend {pid} outlived its killed client by 5 s"
@@ -413,11 +411,7 @@ async fn client_terminate_mid_query_frees_its_upstream_backend() {
     let pid = active_backend(&direct, "SELECT pg_sleep(30)").await;
     conn.terminate();
 
-    let gone = eventually(Duration::from_secs(5), || {
-        let direct = &direct;
-        async move { !backend_exists(direct, pid).await }
-    })
-    .await;
+    let gone = backend_ends(&direct, pid).await;
     assert!(
         gone,
         "upstream backend {pid} still runs its statement 5 s after Terminate"

@@ -7,7 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{connect, gateway_config, psql, sluice, GatewaySetup, PgServer, SLUICE_BIN};
+use common::{
+    closes_within, connect, gateway_config, psql, sluice, GatewaySetup, PgServer, SLUICE_BIN,
+};
 
 #[tokio::test]
 async fn an_idle_session_ends_when_its_token_expires() {
@@ -31,7 +33,7 @@ async fn an_idle_session_ends_when_its_token_expires() {
         text.contains("expired") || client.is_closed(),
         "expected an expiry error, got {text}"
     );
-    assert!(client.is_closed());
+    assert!(closes_within(&client, Duration::from_secs(5)).await);
 }
 
 #[tokio::test]
@@ -55,7 +57,15 @@ async fn a_running_statement_finishes_before_expiry_ends_the_session() {
         .simple_query("SELECT 1")
         .await
         .expect_err("session ended");
-    assert!(client.is_closed(), "{err:?}");
+    // Either the FATAL expiry error arrives first or the closed connection does.
+    assert!(
+        err.as_db_error().is_none_or(|e| e.severity() == "FATAL"),
+        "{err:?}"
+    );
+    assert!(
+        closes_within(&client, Duration::from_secs(5)).await,
+        "{err:?}"
+    );
     // And the expired token no longer opens a session.
     let again = connect(&gateway_config(gw.addr(), "orders", "agent", &token)).await;
     let Err(err) = again else {
@@ -304,13 +314,45 @@ fn demo_serves_fake_customers_to_pasted_commands_and_cleans_up() {
         "the demo printed no psql lines for both roles"
     );
     for (role, token, conninfo) in &commands {
+        let out = psql(conninfo, token, "SELECT count(*) FROM customers");
+        assert!(out.success(), "{role}: {}", out.stderr);
+        assert_eq!(out.stdout.trim(), "120", "{role}");
         let out = psql(
             conninfo,
             token,
-            "SELECT count(*), count(DISTINCT email), bool_and(ssn ~ '^\\d{3}-\\d{2}-\\d{4}$') FROM customers",
+            "SELECT card_number, email, ssn FROM customers WHERE id = 1",
         );
         assert!(out.success(), "{role}: {}", out.stderr);
-        assert_eq!(out.stdout.trim(), "120|120|t", "{role}");
+        let delete = || psql(conninfo, token, "DELETE FROM customers WHERE id = 1");
+        if *role == "admin" {
+            // The admin sees the seeded data as it is, and may change it.
+            let stats = psql(
+                conninfo,
+                token,
+                "SELECT count(DISTINCT email), bool_and(ssn ~ '^\\d{3}-\\d{2}-\\d{4}$') FROM customers",
+            );
+            assert_eq!(stats.stdout.trim(), "120|t", "{}", stats.stderr);
+            assert!(!out.stdout.contains("****"), "admin: {}", out.stdout);
+            let delete = delete();
+            assert!(delete.success(), "admin: {}", delete.stderr);
+        } else {
+            // The reader sees the masks, never the values, and cannot change anything.
+            let fields: Vec<&str> = out.stdout.trim().split('|').collect();
+            assert_eq!(fields.len(), 3, "{}", out.stdout);
+            assert!(
+                fields[0].starts_with("****") && fields[0].len() == 8,
+                "{}",
+                out.stdout
+            );
+            assert_eq!(&fields[1..], ["****", "****"], "{}", out.stdout);
+            let delete = delete();
+            assert!(!delete.success());
+            assert!(
+                delete.stderr.contains("blocked by policy"),
+                "{}",
+                delete.stderr
+            );
+        }
     }
     let port: u16 = commands[0]
         .2

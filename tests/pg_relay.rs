@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use common::rawpg::{self, RawConn};
-use common::{connect, eventually, gateway_config, Stack, DB, LABEL};
+use common::{closes_within, connect, eventually, gateway_config, Stack, DB, LABEL};
 use futures_util::{SinkExt, StreamExt};
 use sluice::codec::pg::{tag, CancelRequest};
 use tokio_postgres::error::SqlState;
@@ -710,11 +710,7 @@ async fn expired_token_ends_an_idle_session() {
         .await
         .expect("connect with a short token");
     client.batch_execute("SELECT 1").await.unwrap();
-    let closed = eventually(Duration::from_secs(10), || {
-        let client = &client;
-        async move { client.is_closed() }
-    })
-    .await;
+    let closed = closes_within(&client, Duration::from_secs(10)).await;
     assert!(closed, "the session outlived its token by 10 s");
     assert!(issued.elapsed() >= Duration::from_secs(2));
 }
@@ -738,11 +734,7 @@ async fn expired_token_ends_an_idle_session_after_an_extended_copy_in() {
     sink.send(Bytes::from_static(b"1\n2\n")).await.unwrap();
     assert_eq!(sink.finish().await.unwrap(), 2);
 
-    let closed = eventually(Duration::from_secs(12), || {
-        let client = &client;
-        async move { client.is_closed() }
-    })
-    .await;
+    let closed = closes_within(&client, Duration::from_secs(12)).await;
     let after = client.query_one("SELECT count(*) FROM c", &[]).await;
     assert!(
         closed && after.is_err(),

@@ -4,9 +4,11 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod extended;
 pub mod gateway;
 pub mod hba;
 pub mod pg;
+pub mod policy;
 pub mod process;
 pub mod rawpg;
 pub mod stack;
@@ -19,4 +21,4 @@ pub use hba::AuthMethod;
 pub use pg::PgServer;
 pub use process::Captured;
 pub use rawpg::RawConn;
-pub use stack::{eventually, Stack, DB, LABEL};
+pub use stack::{closes_within, eventually, Stack, DB, LABEL};

@@ -84,3 +84,10 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Whether the client's connection task sees the gateway close the connection within `within`.
+/// A FATAL error reaches the caller before the connection task reads the end of the stream, so
+/// a test that was just handed one waits here instead of asserting `is_closed` at once.
+pub async fn closes_within(client: &tokio_postgres::Client, within: Duration) -> bool {
+    eventually(within, || async { client.is_closed() }).await
+}
