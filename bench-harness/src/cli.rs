@@ -9,12 +9,18 @@ pub const USAGE: &str = "usage: bench-harness pgbench-select [options]
   --jobs N             pgbench threads, -j (default 2)
   --rounds N           rounds; each round runs every target once per protocol (default 2)
   --scale N            pgbench -i scale factor (default 10)
-  --targets LIST       comma-separated: direct,sluice,pgbouncer (default all three)
+  --targets LIST       comma-separated, run in this order within each round:
+                       direct,sluice,sluice-policy,pgbouncer (default all four); sluice is the
+                       pass-through admin role, sluice-policy a role with statement rules and
+                       masking (e.g. --targets sluice,sluice-policy compares just the two)
   --protocols LIST     comma-separated: simple,prepared (default both)
   --sluice PATH        sluice binary (default target/release/sluice)
   --sluice-workers N   gateway shards (default 1: one thread, like pgbouncer, on a machine whose
                        cores also run PostgreSQL and pgbench; 0 = one per core, pinned)
   --out DIR            run folder (default bench-harness/runs/<YYYY-MM-DD>-pgbench-select)";
+
+/// Every target, in the default run order.
+pub const TARGETS: &[&str] = &["direct", "sluice", "sluice-policy", "pgbouncer"];
 
 /// Options of the pgbench-select scenario.
 #[derive(Debug, Clone)]
@@ -50,7 +56,7 @@ impl Options {
             jobs: 2,
             rounds: 2,
             scale: 10,
-            targets: vec!["direct".into(), "sluice".into(), "pgbouncer".into()],
+            targets: TARGETS.iter().map(|t| t.to_string()).collect(),
             protocols: vec!["simple".into(), "prepared".into()],
             sluice: default_sluice(),
             sluice_workers: 1,
@@ -69,7 +75,7 @@ impl Options {
                 "--jobs" => opts.jobs = number(flag, &value()?)?,
                 "--rounds" => opts.rounds = number(flag, &value()?)?,
                 "--scale" => opts.scale = number(flag, &value()?)?,
-                "--targets" => opts.targets = list(&value()?, &["direct", "sluice", "pgbouncer"])?,
+                "--targets" => opts.targets = list(&value()?, TARGETS)?,
                 "--protocols" => opts.protocols = list(&value()?, &["simple", "prepared"])?,
                 "--sluice" => opts.sluice = PathBuf::from(value()?),
                 "--sluice-workers" => opts.sluice_workers = number(flag, &value()?)?,
@@ -106,12 +112,59 @@ fn list(value: &str, allowed: &[&str]) -> Result<Vec<String>, String> {
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .collect();
-    match items.iter().find(|i| !allowed.contains(&i.as_str())) {
-        Some(bad) => Err(format!(
+    if let Some(bad) = items.iter().find(|i| !allowed.contains(&i.as_str())) {
+        return Err(format!(
             "unknown `{bad}`; choose from {}",
             allowed.join(", ")
-        )),
-        None if items.is_empty() => Err("empty list".into()),
-        None => Ok(items),
+        ));
+    }
+    // A repeated name would run that target twice per round under one report row.
+    let repeated = items
+        .iter()
+        .enumerate()
+        .find(|(i, item)| items[..*i].contains(item));
+    if let Some((_, dup)) = repeated {
+        return Err(format!("`{dup}` listed twice"));
+    }
+    if items.is_empty() {
+        return Err("empty list".into());
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        Options::parse(&args)
+    }
+
+    #[test]
+    fn default_targets_are_all_four_in_order() {
+        let opts = parse(&[]).unwrap();
+        assert_eq!(
+            opts.targets,
+            ["direct", "sluice", "sluice-policy", "pgbouncer"]
+        );
+    }
+
+    #[test]
+    fn targets_option_picks_and_orders() {
+        let opts = parse(&["--targets", "sluice-policy, sluice"]).unwrap();
+        assert_eq!(opts.targets, ["sluice-policy", "sluice"]);
+    }
+
+    #[test]
+    fn targets_option_rejects_unknown_repeated_and_empty() {
+        assert!(parse(&["--targets", "sluice,policy"])
+            .unwrap_err()
+            .contains("unknown `policy`"));
+        assert!(parse(&["--targets", "sluice,sluice"])
+            .unwrap_err()
+            .contains("listed twice"));
+        assert!(parse(&["--targets", ","]).is_err());
+        assert!(parse(&["--targets"]).unwrap_err().contains("needs a value"));
     }
 }

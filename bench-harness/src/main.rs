@@ -12,6 +12,7 @@ mod proc;
 mod report;
 mod scratch;
 mod sluice;
+mod sluice_policy;
 mod stats;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Scenario `pgbench-select`: pgbench's built-in select-only script (`-S`) with the simple and
-//! the prepared protocol, against PostgreSQL directly, through sluice and through pgbouncer
-//! (session pooling), the targets interleaved within each round so drift hits all alike.
+//! the prepared protocol, against PostgreSQL directly, through sluice (pass-through and with the
+//! full policy) and through pgbouncer (session pooling), the targets interleaved within each
+//! round so drift hits all alike.
 
 use std::collections::hash_map::RandomState;
 use std::fs;
@@ -16,7 +17,8 @@ use crate::postgres::{Postgres, SUPERUSER};
 use crate::proc;
 use crate::report::{self, Params, Row};
 use crate::scratch::Scratch;
-use crate::sluice::Sluice;
+use crate::sluice::{Profile, Sluice};
+use crate::sluice_policy;
 
 /// Runs the scenario and writes its run folder.
 pub fn run(opts: &Options) -> Result<(), String> {
@@ -46,9 +48,10 @@ pub fn run(opts: &Options) -> Result<(), String> {
     // Start every requested target; one that fails is reported and the others still run.
     let mut endpoints: Vec<Endpoint> = Vec::new();
     let mut failed_targets: Vec<(String, String)> = Vec::new();
-    let mut sluice: Option<Sluice> = None;
+    // One gateway process per sluice target, each with its own configuration, so the
+    // pass-through target runs exactly the configuration of earlier runs.
+    let mut gateways: Vec<Sluice> = Vec::new();
     let mut bouncer: Option<Pgbouncer> = None;
-    let sluice_dir = scratch.subdir("sluice")?;
     let bouncer_dir = scratch.subdir("pgbouncer")?;
     for target in &opts.targets {
         let started: Result<Endpoint, String> = match target.as_str() {
@@ -59,18 +62,28 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 user: SUPERUSER.into(),
                 password: password.clone(),
             }),
-            "sluice" => Sluice::start(
-                &opts.sluice,
-                &sluice_dir,
-                pg.port(),
-                &password,
-                opts.sluice_workers,
-            )
-            .map(|s| {
-                let endpoint = s.endpoint().clone();
-                sluice = Some(s);
-                endpoint
-            }),
+            "sluice" | "sluice-policy" => {
+                let profile = if target == "sluice" {
+                    Profile::PassThrough
+                } else {
+                    Profile::Policy
+                };
+                scratch.subdir(target).and_then(|dir| {
+                    Sluice::start(
+                        &opts.sluice,
+                        &dir,
+                        pg.port(),
+                        &password,
+                        opts.sluice_workers,
+                        profile,
+                    )
+                    .map(|s| {
+                        let endpoint = s.endpoint().clone();
+                        gateways.push(s);
+                        endpoint
+                    })
+                })
+            }
             "pgbouncer" => match &pgbouncer_bin {
                 None => {
                     Err("pgbouncer is not installed (Debian package `pgbouncer`); skipped".into())
@@ -87,7 +100,14 @@ pub fn run(opts: &Options) -> Result<(), String> {
             },
             other => Err(format!("unknown target {other}")),
         };
-        let checked = started.and_then(|e| e.probe(&psql, Duration::from_secs(15)).map(|()| e));
+        let checked = started
+            .and_then(|e| e.probe(&psql, Duration::from_secs(15)).map(|()| e))
+            .and_then(|e| {
+                if target == "sluice-policy" {
+                    sluice_policy::verify(&e, &psql)?;
+                }
+                Ok(e)
+            });
         match checked {
             Ok(endpoint) => {
                 say(&format!(
@@ -174,11 +194,12 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
 
     // Stop the targets before writing, so their logs are complete.
-    if let Some(s) = sluice.take() {
-        raw.push(("sluice-serve.stderr.txt".into(), s.stop()));
+    for s in gateways.drain(..) {
+        let name = format!("{}-serve.stderr.txt", s.endpoint().name);
+        raw.push((name, s.stop()));
     }
     drop(bouncer.take());
-    let workload = format!(
+    let mut workload = format!(
         "pgbench -n -S -c {} -j {} -T {} -M {{{}}} --log (scale {}); sluice with {}",
         opts.clients,
         opts.jobs,
@@ -191,21 +212,19 @@ pub fn run(opts: &Options) -> Result<(), String> {
             n => format!("{n} unpinned shards"),
         }
     );
+    if opts.targets.iter().any(|t| t == "sluice-policy") {
+        workload.push_str(&format!(
+            "; sluice-policy: role `{}` with statement rules and masking (raw/sluice-policy.toml)",
+            sluice_policy::ROLE
+        ));
+    }
     let params = Params {
         workload: &workload,
         rounds: opts.rounds,
         started: &started,
         notes: &notes,
     };
-    write(
-        &out_dir,
-        &params,
-        &rows,
-        &raw,
-        &versions,
-        &sluice_dir,
-        &bouncer_dir,
-    )?;
+    write(&out_dir, &params, &rows, &raw, &versions, scratch.path())?;
     drop(pg);
     print!("{}", report::summary_md(&params, &rows));
     say(&format!("run folder: {}", out_dir.display()));
@@ -218,8 +237,7 @@ fn write(
     rows: &[Row],
     raw: &[(String, String)],
     versions: &str,
-    sluice_dir: &Path,
-    bouncer_dir: &Path,
+    scratch: &Path,
 ) -> Result<(), String> {
     let put = |path: &Path, text: &str| {
         fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -235,8 +253,15 @@ fn write(
     // Configurations used (they hold no secrets: passwords come from the environment, the
     // auth_file is not copied).
     for (from, name) in [
-        (sluice_dir.join("sluice.toml"), "sluice.toml"),
-        (bouncer_dir.join("pgbouncer.ini"), "pgbouncer.ini"),
+        (scratch.join("sluice").join("sluice.toml"), "sluice.toml"),
+        (
+            scratch.join("sluice-policy").join("sluice.toml"),
+            "sluice-policy.toml",
+        ),
+        (
+            scratch.join("pgbouncer").join("pgbouncer.ini"),
+            "pgbouncer.ini",
+        ),
     ] {
         if let Ok(text) = fs::read_to_string(&from) {
             put(&out.join("raw").join(name), &text)?;

@@ -133,6 +133,51 @@ pub struct Params<'a> {
     pub notes: &'a [String],
 }
 
+/// The `sluice-policy` target against the pass-through `sluice` target, for one protocol.
+#[derive(Debug)]
+pub struct PolicyCost {
+    /// Query protocol.
+    pub protocol: String,
+    /// sluice-policy mean TPS over sluice mean TPS.
+    pub ratio: Option<f64>,
+    /// The same ratio per round; empty unless both targets completed every round.
+    pub round_ratios: Vec<f64>,
+    /// p50 latency, (sluice, sluice-policy), ms.
+    pub p50_ms: (Option<f64>, Option<f64>),
+    /// p99 latency, (sluice, sluice-policy), ms.
+    pub p99_ms: (Option<f64>, Option<f64>),
+}
+
+/// One [`PolicyCost`] per protocol where both sluice targets have results.
+pub fn policy_costs(rows: &[Row]) -> Vec<PolicyCost> {
+    rows.iter()
+        .filter(|r| r.target == "sluice-policy")
+        .filter_map(|policy| {
+            let base = find(rows, "sluice", &policy.protocol)?;
+            if policy.tps.is_empty() {
+                return None;
+            }
+            let round_ratios = if base.tps.len() == policy.tps.len() {
+                base.tps
+                    .iter()
+                    .zip(&policy.tps)
+                    .filter(|(b, _)| **b > 0.0)
+                    .map(|(b, p)| p / b)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Some(PolicyCost {
+                protocol: policy.protocol.clone(),
+                ratio: ratio(policy, Some(base)),
+                round_ratios,
+                p50_ms: (base.ms(50.0), policy.ms(50.0)),
+                p99_ms: (base.ms(99.0), policy.ms(99.0)),
+            })
+        })
+        .collect()
+}
+
 fn ratio(row: &Row, base: Option<&Row>) -> Option<f64> {
     let base = base?.tps_mean();
     let ours = row.tps_mean();
@@ -155,14 +200,14 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
         "# pgbench-select\n\nWorkload: `{}`, {} round(s), targets interleaved in each round. Started {}.\n\
          TPS excludes connection time; p50/p99 are over every transaction of every round \
          (pgbench `--log`). Ratios are TPS ratios against the same protocol.\n\n\
-         | target | protocol | TPS mean | TPS per round | latency avg (ms) | p50 (ms) | p99 (ms) | vs direct | vs pgbouncer |\n\
-         |---|---|---:|---|---:|---:|---:|---:|---:|\n",
+         | target | protocol | TPS mean | TPS per round | latency avg (ms) | p50 (ms) | p99 (ms) | vs direct | vs sluice | vs pgbouncer |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
         params.workload, params.rounds, params.started
     );
     for row in rows {
         let per_round: Vec<String> = row.tps.iter().map(|t| format!("{t:.0}")).collect();
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.target,
             row.protocol,
             fmt(Some(row.tps_mean()), 0),
@@ -175,8 +220,37 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
             fmt(row.ms(50.0), 3),
             fmt(row.ms(99.0), 3),
             fmt(ratio(row, find(rows, "direct", &row.protocol)), 3),
+            fmt(ratio(row, find(rows, "sluice", &row.protocol)), 3),
             fmt(ratio(row, find(rows, "pgbouncer", &row.protocol)), 3),
         ));
+    }
+    let costs = policy_costs(rows);
+    if !costs.is_empty() {
+        out.push_str(
+            "\n## sluice-policy vs sluice\n\n\
+             What the full policy costs over the pass-through role, same gateway binary and \
+             settings: TPS ratio of the means, of each round (the two ran back to back in every \
+             round), and the change in latency percentiles.\n\n\
+             | protocol | TPS ratio | TPS ratio per round | p50 (ms) sluice → policy | p99 (ms) sluice → policy |\n\
+             |---|---:|---|---|---|\n",
+        );
+        for c in &costs {
+            let per_round: Vec<String> = c.round_ratios.iter().map(|r| format!("{r:.3}")).collect();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} → {} | {} → {} |\n",
+                c.protocol,
+                fmt(c.ratio, 3),
+                if per_round.is_empty() {
+                    "–".into()
+                } else {
+                    per_round.join(", ")
+                },
+                fmt(c.p50_ms.0, 3),
+                fmt(c.p50_ms.1, 3),
+                fmt(c.p99_ms.0, 3),
+                fmt(c.p99_ms.1, 3),
+            ));
+        }
     }
     let errors: Vec<String> = rows
         .iter()
@@ -213,8 +287,23 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
                 "transactions_logged": row.latencies_us.len(),
                 "failed_transactions": row.failed_transactions,
                 "ratio_vs_direct": ratio(row, find(rows, "direct", &row.protocol)),
+                "ratio_vs_sluice": ratio(row, find(rows, "sluice", &row.protocol)),
                 "ratio_vs_pgbouncer": ratio(row, find(rows, "pgbouncer", &row.protocol)),
                 "errors": row.errors,
+            })
+        })
+        .collect();
+    let policy_vs_sluice: Vec<_> = policy_costs(rows)
+        .iter()
+        .map(|c| {
+            json!({
+                "protocol": c.protocol,
+                "tps_ratio": c.ratio,
+                "tps_ratio_rounds": c.round_ratios,
+                "p50_ms_sluice": c.p50_ms.0,
+                "p50_ms_sluice_policy": c.p50_ms.1,
+                "p99_ms_sluice": c.p99_ms.0,
+                "p99_ms_sluice_policy": c.p99_ms.1,
             })
         })
         .collect();
@@ -225,6 +314,7 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
         "started": params.started,
         "notes": params.notes,
         "results": results,
+        "sluice_policy_vs_sluice": policy_vs_sluice,
     })
 }
 
@@ -238,5 +328,88 @@ fn first_line(s: &str) -> String {
     match lines.next() {
         Some(second) => format!("{first} {}", second.trim()),
         None => first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(target: &str, protocol: &str, tps: &[f64]) -> Row {
+        Row {
+            target: target.into(),
+            protocol: protocol.into(),
+            tps: tps.to_vec(),
+            latency_avg_ms: vec![1.0; tps.len()],
+            latencies_us: vec![500, 900, 1500],
+            ..Row::default()
+        }
+    }
+
+    fn params() -> Params<'static> {
+        Params {
+            workload: "pgbench -S",
+            rounds: 2,
+            started: "now",
+            notes: &[],
+        }
+    }
+
+    #[test]
+    fn policy_cost_is_the_ratio_of_means_and_of_each_round() {
+        let rows = [
+            row("sluice", "simple", &[100.0, 200.0]),
+            row("sluice-policy", "simple", &[90.0, 150.0]),
+        ];
+        let costs = policy_costs(&rows);
+        assert_eq!(costs.len(), 1);
+        assert!((costs[0].ratio.unwrap() - 0.8).abs() < 1e-9);
+        assert_eq!(costs[0].round_ratios, [0.9, 0.75]);
+        assert_eq!(costs[0].p50_ms, (Some(0.9), Some(0.9)));
+    }
+
+    #[test]
+    fn no_policy_cost_without_both_targets_or_with_a_failed_one() {
+        assert!(policy_costs(&[row("sluice", "simple", &[100.0])]).is_empty());
+        assert!(policy_costs(&[row("sluice-policy", "simple", &[100.0])]).is_empty());
+        let failed = [
+            row("sluice", "simple", &[]),
+            row("sluice-policy", "simple", &[100.0]),
+        ];
+        assert!(policy_costs(&failed).is_empty());
+        // A round that failed for one target leaves the per-round ratios out, not misaligned.
+        let uneven = [
+            row("sluice", "simple", &[100.0]),
+            row("sluice-policy", "simple", &[90.0, 80.0]),
+        ];
+        assert!(policy_costs(&uneven)[0].round_ratios.is_empty());
+    }
+
+    #[test]
+    fn summary_has_the_sluice_column_and_the_policy_section() {
+        let rows = [
+            row("direct", "prepared", &[400.0]),
+            row("sluice", "prepared", &[200.0]),
+            row("sluice-policy", "prepared", &[150.0]),
+        ];
+        let md = summary_md(&params(), &rows);
+        assert!(md.contains("| vs direct | vs sluice | vs pgbouncer |"));
+        assert!(md.contains(
+            "| sluice-policy | prepared | 150 | 150 | 1.000 | 0.900 | 1.500 | 0.375 | 0.750 | – |"
+        ));
+        assert!(md.contains("## sluice-policy vs sluice"));
+        assert!(md.contains("| prepared | 0.750 | 0.750 | 0.900 → 0.900 | 1.500 → 1.500 |"));
+        let json = summary_json(&params(), &rows);
+        assert_eq!(json["sluice_policy_vs_sluice"][0]["tps_ratio"], 0.75);
+        assert_eq!(json["results"][2]["ratio_vs_sluice"], 0.75);
+    }
+
+    #[test]
+    fn summary_without_policy_target_has_no_policy_section() {
+        let rows = [
+            row("direct", "simple", &[400.0]),
+            row("sluice", "simple", &[200.0]),
+        ];
+        assert!(!summary_md(&params(), &rows).contains("sluice-policy vs sluice"));
     }
 }

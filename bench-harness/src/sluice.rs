@@ -1,5 +1,6 @@
 //! The sluice gateway as a benchmark target: `sluice init` (plaintext loopback listener),
-//! `sluice serve`, and a session token from `sluice token issue`.
+//! `sluice serve`, and a session token from `sluice token issue`, for the pass-through `admin`
+//! role or for the role that carries the full policy.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,10 +11,37 @@ use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::proc::{self, Watchdog};
+use crate::sluice_policy;
 
 /// Environment variable that carries the upstream password to the gateway.
 const PASSWORD_ENV: &str = "SLUICE_BENCH_UPSTREAM_PASSWORD";
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which role a gateway target's token carries, and so what the gateway does per statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Role `admin` without rules: statements and rows pass through unexamined.
+    PassThrough,
+    /// Role [`sluice_policy::ROLE`]: classification, deny lists and masking on everything.
+    Policy,
+}
+
+impl Profile {
+    /// Target name in options and reports.
+    pub fn target(self) -> &'static str {
+        match self {
+            Profile::PassThrough => "sluice",
+            Profile::Policy => "sluice-policy",
+        }
+    }
+
+    fn role(self) -> &'static str {
+        match self {
+            Profile::PassThrough => "admin",
+            Profile::Policy => sluice_policy::ROLE,
+        }
+    }
+}
 
 /// A running gateway; stopped (SIGTERM, then SIGKILL) on drop.
 pub struct Sluice {
@@ -25,7 +53,7 @@ pub struct Sluice {
 
 impl Sluice {
     /// Writes a configuration into `dir` for database `bench` on `pg_port`, starts the gateway
-    /// and mints a token (role admin, resource bench, ttl 2h).
+    /// and mints a token (the profile's role, resource bench, ttl 2h).
     /// `workers` 0 keeps init's default (one pinned shard per core); otherwise that many
     /// unpinned shards, so they share cores with PostgreSQL and pgbench the way pgbouncer does.
     pub fn start(
@@ -34,6 +62,7 @@ impl Sluice {
         pg_port: u16,
         password: &str,
         workers: u32,
+        profile: Profile,
     ) -> Result<Sluice, String> {
         if !bin.is_file() {
             return Err(format!(
@@ -57,15 +86,17 @@ impl Sluice {
             .arg(dir)
             .args(["--resource", "bench", "--plaintext"]);
         proc::run(&mut init, CLI_TIMEOUT)?.ok("sluice init")?;
+        let mut text = std::fs::read_to_string(&config)
+            .map_err(|e| format!("reading {}: {e}", config.display()))?;
         if workers > 0 {
-            let text = std::fs::read_to_string(&config)
-                .map_err(|e| format!("reading {}: {e}", config.display()))?;
-            let text = text
+            text = text
                 .replacen("workers = 0", &format!("workers = {workers}"), 1)
                 .replacen("pin_cores = true", "pin_cores = false", 1);
-            std::fs::write(&config, text)
-                .map_err(|e| format!("writing {}: {e}", config.display()))?;
         }
+        if profile == Profile::Policy {
+            text.push_str(&sluice_policy::role_toml("bench"));
+        }
+        std::fs::write(&config, text).map_err(|e| format!("writing {}: {e}", config.display()))?;
 
         let mut issue = Command::new(bin);
         issue
@@ -76,7 +107,7 @@ impl Sluice {
                 "--subject",
                 "bench",
                 "--role",
-                "admin",
+                profile.role(),
                 "--resource",
                 "bench",
                 "--ttl",
@@ -125,7 +156,7 @@ impl Sluice {
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| format!("bad listen address `{addr}`"))?;
         let endpoint = Endpoint {
-            name: "sluice".into(),
+            name: profile.target().into(),
             port,
             dbname: "bench".into(),
             user: "bench".into(),
