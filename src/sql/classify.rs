@@ -4,13 +4,16 @@
 //! grammar leaves no doubt; anything else (CTEs, `SELECT ... INTO`, locking clauses, calls of
 //! functions not known to be side-effect free) goes to a full `sqlparser` parse of the
 //! statement's canonical text. Function calls are found on the lexer's tokens for every
-//! statement, whichever path decides its class, and can only make a class stronger.
+//! statement, whichever path decides its class, and can only make a class stronger. Before
+//! any of that, the quick scan (`quick.rs`) decides a message that is one plain SELECT
+//! straight from its bytes.
 
 use super::calls::scan_calls;
 use super::fast::fast;
 use super::full::full;
 use super::functions::{find_match, is_safe, DEFAULT_ADMIN_FUNCTIONS, DEFAULT_WRITE_FUNCTIONS};
-use super::lexer::{LexOptions, Token};
+use super::lexer::{LexOptions, Lexer, Token};
+use super::quick::plain_select;
 use super::split::Splitter;
 use std::cell::Cell;
 use std::ops::Range;
@@ -114,8 +117,6 @@ pub struct StatementInfo {
     /// Names of functions called, normalized (case folded unless quoted, escapes decoded),
     /// schema-qualified as written: `pg_catalog.pg_read_file`.
     pub functions: Vec<String>,
-    /// Relations read or written, normalized, best effort.
-    pub tables: Vec<String>,
     /// For SET, RESET, DISCARD ALL and transaction-mode statements: the setting changed
     /// (`search_path`, `role`, `session_authorization`, `standard_conforming_strings`,
     /// `transaction`, `session_characteristics`, `all`, ...), so that a policy can refuse
@@ -193,7 +194,6 @@ pub(crate) struct Base {
     pub class: StatementClass,
     pub command: &'static str,
     pub has_where: Option<bool>,
-    pub tables: Vec<String>,
     pub setting: Option<String>,
     pub path: ClassifyPath,
     pub reason: Option<String>,
@@ -206,7 +206,6 @@ impl Base {
             class,
             command,
             has_where: None,
-            tables: Vec::new(),
             setting: None,
             path: ClassifyPath::FastPath,
             reason: None,
@@ -260,6 +259,27 @@ pub fn classify(sql: &str, opts: &ClassifyOptions) -> Classification {
 }
 
 fn classify_with(sql: &str, opts: &ClassifyOptions, tokens: &mut Vec<Token>) -> Classification {
+    if opts.standard_conforming_strings {
+        if let Some(info) = plain_select(sql) {
+            return Classification {
+                statements: vec![info],
+            };
+        }
+    }
+    classify_by_tokens(sql, opts, tokens)
+}
+
+/// The token path alone, without the quick scan: what the quick scan must agree with.
+#[cfg(test)]
+pub(crate) fn classify_without_quick_scan(sql: &str, opts: &ClassifyOptions) -> Classification {
+    classify_by_tokens(sql, opts, &mut Vec::new())
+}
+
+fn classify_by_tokens(
+    sql: &str,
+    opts: &ClassifyOptions,
+    tokens: &mut Vec<Token>,
+) -> Classification {
     // Nearly every message is one statement: room for it up front skips the growth path.
     let mut out = Classification {
         statements: Vec::with_capacity(1),
@@ -272,7 +292,6 @@ fn classify_with(sql: &str, opts: &ClassifyOptions, tokens: &mut Vec<Token>) -> 
                 command: "",
                 has_where: None,
                 functions: Vec::new(),
-                tables: Vec::new(),
                 setting: None,
                 path: ClassifyPath::LexError,
                 reason: Some(format!("lexical error: {err}")),
@@ -287,6 +306,24 @@ fn classify_with(sql: &str, opts: &ClassifyOptions, tokens: &mut Vec<Token>) -> 
             .push(classify_tokens(sql, tokens, opts, span.start..span.end));
     }
     out
+}
+
+/// The relations a statement names, best effort, for logs and audit: the names after FROM,
+/// JOIN, UPDATE, INTO and TABLE and the table of `COPY t`, normalized (case folded unless
+/// quoted) and schema-qualified as written. Kept off the classification path: judging a
+/// statement never needs them, so they are found only when asked for.
+pub fn relations(sql: &str, statement: &StatementInfo, opts: LexOptions) -> Vec<String> {
+    let Some(text) = sql.get(statement.span.clone()) else {
+        return Vec::new();
+    };
+    let mut tokens = Vec::new();
+    for t in Lexer::new(text, opts) {
+        match t {
+            Ok(t) => tokens.push(t),
+            Err(_) => break,
+        }
+    }
+    super::fast::relations(text, &tokens)
 }
 
 fn classify_tokens(
@@ -318,7 +355,6 @@ fn classify_tokens(
         command: b.command,
         has_where: b.has_where,
         functions,
-        tables: b.tables,
         setting: b.setting,
         path: b.path,
         reason: b.reason,

@@ -131,10 +131,16 @@ fn query(cx: &Cx<'_>, tokens: &[Token]) -> Option<Base> {
     if !cx.calls_safe {
         return None;
     }
-    let mut b = Base::fast(Read, "SELECT");
-    // One pass finds the relations and any word that needs the full parse.
-    b.tables = tables(cx.src, tokens, true)?;
-    Some(b)
+    // WITH may hide a data-modifying CTE, INTO makes a table, FOR locks rows: the full
+    // parse tells what they do. Only words of 3 or 4 bytes starting with w, i or f can be
+    // one, so most words are passed over without reading their text.
+    let needs_parse = tokens.iter().any(|t| {
+        t.kind == TokenKind::Word
+            && (3..=4).contains(&t.len())
+            && QUERY_WORD_FIRST[usize::from(cx.src.as_bytes()[t.start()])]
+            && matches!(t.key(cx.src), K_WITH | K_INTO | K_FOR)
+    });
+    (!needs_parse).then(|| Base::fast(Read, "SELECT"))
 }
 
 /// INSERT, UPDATE, DELETE, MERGE: always writes whatever they contain (calls are judged
@@ -157,16 +163,24 @@ fn write(src: &str, tokens: &[Token], command: &'static str, wants_where: bool) 
         }
         b.has_where = Some(found);
     }
-    b.tables = tables(src, tokens, false).unwrap_or_default();
     b
 }
 
 /// Best-effort relation names: the names after FROM, JOIN, UPDATE, INTO and TABLE (and
 /// further comma-separated FROM items), outside function-call parentheses, that are not
-/// themselves calls. With `query_words`, `None` as soon as a WITH, INTO or FOR appears
-/// anywhere (a query the fast path cannot decide), so a query is read in one pass.
-fn tables(src: &str, tokens: &[Token], query_words: bool) -> Option<Vec<String>> {
+/// themselves calls; and the table of `COPY t`.
+pub(crate) fn relations(src: &str, tokens: &[Token]) -> Vec<String> {
     let mut out = Vec::new();
+    if tokens.first().is_some_and(|t| t.is_word(src, "copy")) {
+        let at = if tokens.get(1).is_some_and(|t| t.is_word(src, "binary")) {
+            2
+        } else {
+            1
+        };
+        if let Some(name) = relation_at(src, tokens, at).map(|(_, name)| name) {
+            out.push(name);
+        }
+    }
     // Bit d set: the parenthesis at depth d belongs to a function call (FROM inside
     // `extract(year FROM x)` is not a table).
     let mut call_parens: u64 = 0;
@@ -192,9 +206,6 @@ fn tables(src: &str, tokens: &[Token], query_words: bool) -> Option<Vec<String>>
                     && KEY_FIRST[usize::from(src.as_bytes()[t.start()])] =>
             {
                 let k = t.key(src);
-                if query_words && matches!(k, K_WITH | K_INTO | K_FOR) {
-                    return None;
-                }
                 let is_from = k == K_FROM;
                 let is_intro = matches!(k, K_FROM | K_JOIN | K_INTO | K_TABLE | K_UPDATE)
                     && (depth >= 64 || call_parens & (1 << depth) == 0);
@@ -233,7 +244,7 @@ fn tables(src: &str, tokens: &[Token], query_words: bool) -> Option<Vec<String>>
         }
         i += 1;
     }
-    Some(out)
+    out
 }
 
 fn is_clause_word(src: &str, t: &Token) -> bool {
@@ -271,11 +282,15 @@ const K_FROM: u64 = key_of("from");
 const K_JOIN: u64 = key_of("join");
 const K_UPDATE: u64 = key_of("update");
 
-/// First letters (either case) of the words [`tables`] looks for: with, into, for, from,
-/// join, table, update. Any other word is passed over without computing its key.
-static KEY_FIRST: [bool; 256] = {
+/// First letters (either case) of the words [`relations`] looks for: into, from, join,
+/// table, update. Any other word is passed over without computing its key.
+static KEY_FIRST: [bool; 256] = first_letters(b"ifjtu");
+
+/// First letters (either case) of WITH, INTO and FOR.
+static QUERY_WORD_FIRST: [bool; 256] = first_letters(b"wif");
+
+const fn first_letters(letters: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
-    let letters = b"wifjtu";
     let mut i = 0;
     while i < letters.len() {
         t[letters[i] as usize] = true;
@@ -283,7 +298,7 @@ static KEY_FIRST: [bool; 256] = {
         i += 1;
     }
     t
-};
+}
 
 const fn keys<const N: usize>(words: [&str; N]) -> [u64; N] {
     let mut out = [0u64; N];
@@ -490,7 +505,6 @@ fn copy(cx: &Cx<'_>, tokens: &[Token], depth: u8) -> Base {
         i += 1;
     }
     let mut inner: Option<Base> = None;
-    let mut tables = Vec::new();
     if tokens.get(i).map(|t| t.kind) == Some(TokenKind::LParen) {
         let Some(close) = matching_paren(tokens, i) else {
             return Base::unknown("COPY", ClassifyPath::FastPath, "unbalanced parentheses");
@@ -498,10 +512,9 @@ fn copy(cx: &Cx<'_>, tokens: &[Token], depth: u8) -> Base {
         inner = Some(base(cx, &tokens[i + 1..close], depth + 1));
         i = close + 1;
     } else {
-        let Some((next, name)) = chain_after(src, tokens, i) else {
+        let Some((next, _)) = chain_after(src, tokens, i) else {
             return Base::unknown("COPY", ClassifyPath::FastPath, "COPY of what?");
         };
-        tables.push(name);
         i = next;
         if tokens.get(i).map(|t| t.kind) == Some(TokenKind::LParen) {
             match matching_paren(tokens, i) {
@@ -526,7 +539,7 @@ fn copy(cx: &Cx<'_>, tokens: &[Token], depth: u8) -> Base {
             return Base::unknown("COPY", ClassifyPath::FastPath, "unrecognized COPY form");
         }
     };
-    let mut b = match inner {
+    match inner {
         Some(inner) => {
             let class = if inner.class == Read {
                 class
@@ -540,9 +553,7 @@ fn copy(cx: &Cx<'_>, tokens: &[Token], depth: u8) -> Base {
             }
         }
         None => Base::fast(class, "COPY"),
-    };
-    b.tables.extend(tables);
-    b
+    }
 }
 
 /// Index of the `)` matching the `(` at `open`.
@@ -617,13 +628,7 @@ fn create(src: &str, tokens: &[Token]) -> Base {
         "foreign" => "CREATE FOREIGN TABLE",
         _ => "CREATE",
     };
-    let mut b = Base::fast(Ddl, command);
-    if let Some((_, name)) = chain_after(src, tokens, i + 1) {
-        if matches!(w, "table" | "view" | "materialized") {
-            b.tables.push(name);
-        }
-    }
-    b
+    Base::fast(Ddl, command)
 }
 
 fn has_top_level_as(src: &str, tokens: &[Token]) -> bool {
@@ -656,19 +661,7 @@ fn alter(src: &str, tokens: &[Token]) -> Base {
         "type" => "ALTER TYPE",
         _ => "ALTER",
     };
-    let mut b = Base::fast(Ddl, command);
-    if w == "table" {
-        let mut j = 2;
-        while tokens.get(j).is_some_and(|t| {
-            t.is_word(src, "if") || t.is_word(src, "exists") || t.is_word(src, "only")
-        }) {
-            j += 1;
-        }
-        if let Some((_, name)) = chain_after(src, tokens, j) {
-            b.tables.push(name);
-        }
-    }
-    b
+    Base::fast(Ddl, command)
 }
 
 fn drop(src: &str, tokens: &[Token]) -> Base {

@@ -12,9 +12,7 @@
 use super::classify::{Base, ClassifyPath, StatementClass};
 use super::lexer::Token;
 use super::normalize::{render, LiteralStyle};
-use sqlparser::ast::{
-    ObjectName, ObjectNamePart, Query, Select, SetExpr, Statement, Visit, Visitor,
-};
+use sqlparser::ast::{Query, Select, SetExpr, Statement, Visit, Visitor};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 use std::cell::RefCell;
@@ -117,7 +115,6 @@ fn parse(text: &str) -> Base {
         class,
         command,
         has_where,
-        tables: walk.tables,
         setting: None,
         path: ClassifyPath::FullParse,
         reason: None,
@@ -143,7 +140,6 @@ struct Walk {
     locks: bool,
     select_into: bool,
     other_statement: bool,
-    tables: Vec<String>,
 }
 
 impl Visitor for Walk {
@@ -172,21 +168,6 @@ impl Visitor for Walk {
     fn pre_visit_select(&mut self, s: &Select) -> ControlFlow<()> {
         if s.into.is_some() {
             self.select_into = true;
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_relation(&mut self, r: &ObjectName) -> ControlFlow<()> {
-        let name =
-            r.0.iter()
-                .map(|p| match p {
-                    ObjectNamePart::Identifier(i) => i.value.clone(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(".");
-        if !self.tables.contains(&name) {
-            self.tables.push(name);
         }
         ControlFlow::Continue(())
     }

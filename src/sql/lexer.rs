@@ -222,7 +222,7 @@ fn ident_start(b: u8) -> bool {
 }
 
 /// `ident_cont`: `ident_start`, digits and `$` (so `a$b` and `a$$` are identifiers).
-static IDENT_CONT: [bool; 256] = {
+pub(crate) static IDENT_CONT: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
     while i < 256 {
@@ -262,7 +262,7 @@ fn is_space(b: u8) -> bool {
 }
 
 /// `space` as a lookup table for the hot loop.
-static SPACE: [bool; 256] = {
+pub(crate) static SPACE: [bool; 256] = {
     let mut t = [false; 256];
     t[b' ' as usize] = true;
     t[b'\t' as usize] = true;

@@ -12,13 +12,15 @@ mod functions;
 mod ident;
 pub mod lexer;
 mod normalize;
+mod quick;
 mod split;
 
 #[cfg(test)]
 mod tests;
 
 pub use classify::{
-    classify, Classification, ClassifyOptions, ClassifyPath, StatementClass, StatementInfo,
+    classify, relations, Classification, ClassifyOptions, ClassifyPath, StatementClass,
+    StatementInfo,
 };
 pub use denylist::{Denylist, DenylistError};
 pub use derived::{

@@ -1,6 +1,8 @@
 //! Classifier tests: every class, each tricky case, written many ways.
 
-use crate::sql::{classify, ClassifyOptions, ClassifyPath, StatementClass, StatementInfo};
+use crate::sql::{
+    classify, relations, ClassifyOptions, ClassifyPath, LexOptions, StatementClass, StatementInfo,
+};
 use StatementClass::*;
 
 fn one(sql: &str) -> StatementInfo {
@@ -386,21 +388,33 @@ fn admin_function_list_is_configurable() {
 }
 
 #[test]
-fn tables_are_reported_best_effort() {
+fn relations_are_reported_best_effort() {
+    let tables = |sql: &str| {
+        let c = classify(sql, &ClassifyOptions::default());
+        relations(sql, &c.statements[0], LexOptions::default())
+    };
     assert_eq!(
-        one("SELECT * FROM a, s.b AS x JOIN \"C\" ON true").tables,
+        tables("SELECT * FROM a, s.b AS x JOIN \"C\" ON true"),
         vec!["a", "s.b", "C"]
     );
-    assert_eq!(one("DELETE FROM ONLY t WHERE id = 1").tables, vec!["t"]);
-    assert_eq!(one("UPDATE t SET a = 1").tables, vec!["t"]);
-    assert_eq!(one("INSERT INTO s.t (a) VALUES (1)").tables, vec!["s.t"]);
+    assert_eq!(tables("DELETE FROM ONLY t WHERE id = 1"), vec!["t"]);
+    assert_eq!(tables("UPDATE t SET a = 1"), vec!["t"]);
+    assert_eq!(tables("INSERT INTO s.t (a) VALUES (1)"), vec!["s.t"]);
     assert_eq!(
-        one("SELECT extract(year FROM ts) FROM orders").tables,
+        tables("SELECT extract(year FROM ts) FROM orders"),
         vec!["orders"]
     );
-    assert_eq!(one("COPY users TO STDOUT").tables, vec!["users"]);
-    let t = one("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x").tables;
+    assert_eq!(tables("COPY users TO STDOUT"), vec!["users"]);
+    assert_eq!(tables("COPY BINARY s.users TO STDOUT"), vec!["s.users"]);
+    let t = tables("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x");
     assert!(t.contains(&"t".to_string()), "{t:?}");
+    // The span of the second statement, not the first.
+    let sql = "SELECT 1 FROM a; SELECT 2 FROM b";
+    let c = classify(sql, &ClassifyOptions::default());
+    assert_eq!(
+        relations(sql, &c.statements[1], LexOptions::default()),
+        vec!["b"]
+    );
 }
 
 #[test]

@@ -5,3 +5,4 @@ mod classify;
 mod denylist;
 mod lexer;
 mod props;
+mod quick;
