@@ -3,33 +3,93 @@
 use std::path::PathBuf;
 
 /// Usage text.
-pub const USAGE: &str = "usage: bench-harness pgbench-select [options]
-  --duration SECS      seconds per pgbench run (default 20)
-  --clients N          pgbench clients, -c (default 32)
-  --jobs N             pgbench threads, -j (default 2)
-  --rounds N           rounds; each round runs every target once per protocol (default 2)
+pub const USAGE: &str = "usage: bench-harness SCENARIO [options]
+scenarios:
+  pgbench-select   pgbench -S at --clients, simple and prepared protocol
+  select-only      pgbench -S at each of --clients-list (default 1,32,256), both protocols
+  connect          a new connection per transaction (pgbench -C), TLS off and on
+  read-100-masked  a 100-row read of personal data; sluice-policy masks three columns
+  workers          select-only at --clients through sluice with each of --workers-list shards
+options:
+  --duration SECS      seconds per pgbench run (default 20; 15 for the multi-case scenarios)
+  --clients N          pgbench clients, -c (default 32; 8 for connect)
+  --clients-list LIST  select-only: comma-separated client counts (default 1,32,256)
+  --workers-list LIST  workers: comma-separated shard counts (default 1,2)
+  --jobs N             pgbench threads, -j, at most the clients (default 2)
+  --rounds N           rounds; each round runs every target once per case (default 2)
   --scale N            pgbench -i scale factor (default 10)
   --targets LIST       comma-separated, run in this order within each round:
-                       direct,sluice,sluice-policy,pgbouncer (default all four); sluice is the
-                       pass-through admin role, sluice-policy a role with statement rules and
-                       masking (e.g. --targets sluice,sluice-policy compares just the two)
-  --protocols LIST     comma-separated: simple,prepared (default both)
+                       direct,sluice,sluice-policy,pgbouncer (default all four; workers:
+                       direct and sluice-wN for each N); sluice is the pass-through admin role,
+                       sluice-policy a role with statement rules and masking, sluice-wN the
+                       pass-through role on a gateway with N unpinned shards, sluice-epoll
+                       the pass-through role on the legacy epoll driver instead of io_uring
+  --protocols LIST     comma-separated: simple,prepared (default both; connect: simple)
   --sluice PATH        sluice binary (default target/release/sluice)
-  --sluice-workers N   gateway shards (default 1: one thread, like pgbouncer, on a machine whose
-                       cores also run PostgreSQL and pgbench; 0 = one per core, pinned)
-  --out DIR            run folder (default bench-harness/runs/<YYYY-MM-DD>-pgbench-select)";
+  --sluice-workers N   gateway shards of the sluice and sluice-policy targets (default 1: one
+                       thread, like pgbouncer, on a machine whose cores also run PostgreSQL and
+                       pgbench; 0 = one per core, pinned)
+  --out DIR            run folder (default bench-harness/runs/<YYYY-MM-DD>-SCENARIO)
+  --perf DIR           profile every gateway target with perf during its first-round runs and
+                       write DIR/<target>-<case>.svg flamegraphs (and .folded stacks)";
 
-/// Every target, in the default run order.
+/// The fixed targets, in the default run order.
 pub const TARGETS: &[&str] = &["direct", "sluice", "sluice-policy", "pgbouncer"];
 
-/// Options of the pgbench-select scenario.
+/// A named scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// pgbench's select-only script at one client count, both protocols.
+    PgbenchSelect,
+    /// Select-only at several client counts.
+    SelectOnly,
+    /// Connection per transaction, TLS off and on.
+    Connect,
+    /// A 100-row read of personal data, masked by the policy target.
+    Read100Masked,
+    /// Select-only through gateways with different shard counts.
+    Workers,
+}
+
+impl Scenario {
+    /// The scenario of a command-line name.
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Some(match name {
+            "pgbench-select" => Scenario::PgbenchSelect,
+            "select-only" => Scenario::SelectOnly,
+            "connect" => Scenario::Connect,
+            "read-100-masked" => Scenario::Read100Masked,
+            "workers" => Scenario::Workers,
+            _ => return None,
+        })
+    }
+
+    /// The command-line name, also the run folder's suffix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::PgbenchSelect => "pgbench-select",
+            Scenario::SelectOnly => "select-only",
+            Scenario::Connect => "connect",
+            Scenario::Read100Masked => "read-100-masked",
+            Scenario::Workers => "workers",
+        }
+    }
+}
+
+/// Options of a scenario.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Which scenario.
+    pub scenario: Scenario,
     /// Seconds per run.
     pub duration: u32,
     /// Clients per run.
     pub clients: u32,
-    /// pgbench threads.
+    /// select-only: the client counts.
+    pub clients_list: Vec<u32>,
+    /// workers: the shard counts.
+    pub workers_list: Vec<u32>,
+    /// pgbench threads (at most the clients of a run).
     pub jobs: u32,
     /// Rounds.
     pub rounds: u32,
@@ -41,27 +101,39 @@ pub struct Options {
     pub protocols: Vec<String>,
     /// The sluice binary.
     pub sluice: PathBuf,
-    /// Gateway shards; 0 means one per core, pinned.
+    /// Shards of the sluice and sluice-policy targets; 0 means one per core, pinned.
     pub sluice_workers: u32,
     /// Output folder, if not the dated default.
     pub out: Option<PathBuf>,
+    /// Where to write flamegraphs of the gateway targets, if profiling.
+    pub perf: Option<PathBuf>,
 }
 
 impl Options {
     /// Parses the arguments after the scenario name.
-    pub fn parse(args: &[String]) -> Result<Options, String> {
+    pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, String> {
+        let multi = scenario != Scenario::PgbenchSelect;
         let mut opts = Options {
-            duration: 20,
-            clients: 32,
+            scenario,
+            duration: if multi { 15 } else { 20 },
+            clients: if scenario == Scenario::Connect { 8 } else { 32 },
+            clients_list: vec![1, 32, 256],
+            workers_list: vec![1, 2],
             jobs: 2,
             rounds: 2,
             scale: 10,
-            targets: TARGETS.iter().map(|t| t.to_string()).collect(),
-            protocols: vec!["simple".into(), "prepared".into()],
+            targets: Vec::new(),
+            protocols: if scenario == Scenario::Connect {
+                vec!["simple".into()]
+            } else {
+                vec!["simple".into(), "prepared".into()]
+            },
             sluice: default_sluice(),
             sluice_workers: 1,
             out: None,
+            perf: None,
         };
+        let mut targets = None;
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = || {
@@ -72,22 +144,51 @@ impl Options {
             match flag.as_str() {
                 "--duration" => opts.duration = number(flag, &value()?)?,
                 "--clients" => opts.clients = number(flag, &value()?)?,
+                "--clients-list" => opts.clients_list = numbers(flag, &value()?)?,
+                "--workers-list" => opts.workers_list = numbers(flag, &value()?)?,
                 "--jobs" => opts.jobs = number(flag, &value()?)?,
                 "--rounds" => opts.rounds = number(flag, &value()?)?,
                 "--scale" => opts.scale = number(flag, &value()?)?,
-                "--targets" => opts.targets = list(&value()?, TARGETS)?,
+                "--targets" => targets = Some(value()?),
                 "--protocols" => opts.protocols = list(&value()?, &["simple", "prepared"])?,
                 "--sluice" => opts.sluice = PathBuf::from(value()?),
                 "--sluice-workers" => opts.sluice_workers = number(flag, &value()?)?,
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
+                "--perf" => opts.perf = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown option {other}\n{USAGE}")),
             }
         }
-        if opts.jobs > opts.clients {
-            return Err("--jobs cannot exceed --clients".into());
-        }
+        let workers_targets: Vec<String> = opts
+            .workers_list
+            .iter()
+            .map(|n| format!("sluice-w{n}"))
+            .collect();
+        let mut allowed: Vec<&str> = TARGETS.to_vec();
+        allowed.push("sluice-epoll");
+        allowed.extend(workers_targets.iter().map(String::as_str));
+        opts.targets = match targets {
+            Some(t) => list(&t, &allowed)?,
+            None if scenario == Scenario::Workers => std::iter::once("direct".to_string())
+                .chain(workers_targets.iter().cloned())
+                .collect(),
+            None => TARGETS.iter().map(|t| t.to_string()).collect(),
+        };
         Ok(opts)
     }
+
+    /// Every client count a run of this scenario uses.
+    pub fn client_counts(&self) -> Vec<u32> {
+        if self.scenario == Scenario::SelectOnly {
+            self.clients_list.clone()
+        } else {
+            vec![self.clients]
+        }
+    }
+}
+
+/// The shard count of a `sluice-wN` target.
+pub fn workers_of(target: &str) -> Option<u32> {
+    target.strip_prefix("sluice-w")?.parse().ok()
 }
 
 /// `$CARGO_TARGET_DIR/release/sluice`, else `target/release/sluice` of this workspace.
@@ -104,6 +205,17 @@ fn number(flag: &str, value: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("{flag} wants a positive integer, got `{value}`"))
+}
+
+fn numbers(flag: &str, value: &str) -> Result<Vec<u32>, String> {
+    let items = value
+        .split(',')
+        .map(|s| number(flag, s.trim()))
+        .collect::<Result<Vec<u32>, String>>()?;
+    if items.is_empty() {
+        return Err(format!("{flag} wants at least one number"));
+    }
+    Ok(items)
 }
 
 fn list(value: &str, allowed: &[&str]) -> Result<Vec<String>, String> {
@@ -137,8 +249,12 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Options, String> {
+        parse_for(Scenario::PgbenchSelect, args)
+    }
+
+    fn parse_for(scenario: Scenario, args: &[&str]) -> Result<Options, String> {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        Options::parse(&args)
+        Options::parse(scenario, &args)
     }
 
     #[test]
@@ -166,5 +282,32 @@ mod tests {
             .contains("listed twice"));
         assert!(parse(&["--targets", ","]).is_err());
         assert!(parse(&["--targets"]).unwrap_err().contains("needs a value"));
+    }
+
+    #[test]
+    fn workers_scenario_targets_direct_and_one_gateway_per_shard_count() {
+        let opts = parse_for(Scenario::Workers, &["--workers-list", "1,2,4"]).unwrap();
+        assert_eq!(
+            opts.targets,
+            ["direct", "sluice-w1", "sluice-w2", "sluice-w4"]
+        );
+        assert_eq!(workers_of("sluice-w4"), Some(4));
+        assert_eq!(workers_of("sluice"), None);
+        assert!(parse_for(Scenario::Workers, &["--targets", "sluice-w3"])
+            .unwrap_err()
+            .contains("unknown `sluice-w3`"));
+    }
+
+    #[test]
+    fn select_only_runs_each_client_count() {
+        let opts = parse_for(Scenario::SelectOnly, &[]).unwrap();
+        assert_eq!(opts.client_counts(), [1, 32, 256]);
+        let opts = parse_for(Scenario::SelectOnly, &["--clients-list", "4,64"]).unwrap();
+        assert_eq!(opts.client_counts(), [4, 64]);
+        assert!(parse_for(Scenario::SelectOnly, &["--clients-list", "4,x"]).is_err());
+        assert_eq!(
+            parse_for(Scenario::Connect, &[]).unwrap().protocols,
+            ["simple"]
+        );
     }
 }

@@ -2,18 +2,23 @@
 //! interleaved in rounds, and writes a run folder (commands, versions, raw output, summary).
 #![forbid(unsafe_code)]
 
+mod chart;
 mod cli;
 mod endpoint;
+mod flame;
+mod perf;
 mod pgbench;
-mod pgbench_select;
 mod pgbouncer;
 mod postgres;
 mod proc;
 mod report;
+mod run;
+mod scenarios;
 mod scratch;
 mod sluice;
 mod sluice_policy;
 mod stats;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,14 +34,15 @@ pub fn workspace_root() -> PathBuf {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("pgbench-select") => {
-            cli::Options::parse(&args[1..]).and_then(|o| pgbench_select::run(&o))
-        }
+        Some("flamegraph") => perf::flamegraph_command(&args[1..]),
         Some("-h" | "--help") | None => {
             println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
-        Some(other) => Err(format!("unknown scenario `{other}`\n{}", cli::USAGE)),
+        Some(name) => match cli::Scenario::from_name(name) {
+            Some(scenario) => cli::Options::parse(scenario, &args[1..]).and_then(|o| run::run(&o)),
+            None => Err(format!("unknown scenario `{name}`\n{}", cli::USAGE)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

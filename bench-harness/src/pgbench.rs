@@ -20,6 +20,12 @@ pub struct Load {
     pub duration: u32,
     /// Query protocol (`-M`): simple or prepared.
     pub protocol: String,
+    /// A new connection for every transaction (`-C`): measures login cost.
+    pub connect: bool,
+    /// A script file (`-f`) instead of the built-in select-only script (`-S`).
+    pub script: Option<PathBuf>,
+    /// Connect with `sslmode=require` instead of `disable`.
+    pub tls: bool,
 }
 
 /// The outcome of one run.
@@ -39,7 +45,8 @@ pub struct RunResult {
     pub output: String,
 }
 
-/// Runs `pgbench -n -S` for `load` against `endpoint`, logging transactions under `log_dir`.
+/// Runs `pgbench -n` (`-S` or the load's script) for `load` against `endpoint`, logging
+/// transactions under `log_dir`.
 pub fn run(
     pgbench: &Path,
     endpoint: &Endpoint,
@@ -51,17 +58,27 @@ pub fn run(
     let prefix = log_dir.join("txn");
     let mut cmd = Command::new(pgbench);
     endpoint.apply(&mut cmd);
-    cmd.args(["-n", "-S"])
-        .args([
-            "-c",
-            &load.clients.to_string(),
-            "-j",
-            &load.jobs.to_string(),
-        ])
-        .args(["-T", &load.duration.to_string(), "-M", &load.protocol])
-        .arg("--log")
-        .arg(format!("--log-prefix={}", prefix.display()))
-        .arg(&endpoint.dbname);
+    if load.tls {
+        cmd.env("PGSSLMODE", "require");
+    }
+    cmd.arg("-n");
+    match &load.script {
+        Some(script) => cmd.arg("-f").arg(script),
+        None => cmd.arg("-S"),
+    };
+    if load.connect {
+        cmd.arg("-C");
+    }
+    cmd.args([
+        "-c",
+        &load.clients.to_string(),
+        "-j",
+        &load.jobs.to_string(),
+    ])
+    .args(["-T", &load.duration.to_string(), "-M", &load.protocol])
+    .arg("--log")
+    .arg(format!("--log-prefix={}", prefix.display()))
+    .arg(&endpoint.dbname);
     let out = proc::run(
         &mut cmd,
         Duration::from_secs(u64::from(load.duration) + 120),
@@ -80,7 +97,10 @@ pub fn run(
             out.stderr.trim()
         ));
     }
+    // With a connection per transaction (-C) pgbench counts the logins in; otherwise it
+    // leaves out the initial connections.
     let tps = field(&out.stdout, "tps = ", "(without initial connection time)")
+        .or_else(|| field(&out.stdout, "tps = ", "(including reconnection times)"))
         .ok_or_else(|| format!("no tps in pgbench output:\n{}", out.stdout))?;
     let latency_avg_ms = field(&out.stdout, "latency average = ", "ms").unwrap_or(f64::NAN);
     let transactions = field(
@@ -143,6 +163,15 @@ mod tests {
         latency average = 1.552 ms\n\
         initial connection time = 35.101 ms\n\
         tps = 20612.345678 (without initial connection time)\n";
+
+    #[test]
+    fn tps_of_a_connection_per_transaction_run_parses() {
+        let out = "latency average = 81.160 ms\ntps = 98.570659 (including reconnection times)\n";
+        assert_eq!(
+            field(out, "tps = ", "(including reconnection times)"),
+            Some(98.570659)
+        );
+    }
 
     #[test]
     fn summary_numbers_parse_from_pg15_output() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::endpoint::Endpoint;
 use crate::postgres::SUPERUSER;
 use crate::proc::{self, Watchdog};
+use crate::tls::Cert;
 
 /// A running pgbouncer; stopped on drop.
 pub struct Pgbouncer {
@@ -37,6 +38,7 @@ impl Pgbouncer {
         pg_port: u16,
         password: &str,
         clients: u32,
+        tls: Option<&Cert>,
     ) -> Result<Pgbouncer, String> {
         let run_as = proc::server_user()?;
         let port = proc::free_port()?;
@@ -44,7 +46,19 @@ impl Pgbouncer {
         let userlist = dir.join("userlist.txt");
         fs::write(&userlist, format!("\"{SUPERUSER}\" \"{password}\"\n"))
             .map_err(|e| e.to_string())?;
-        fs::write(&ini, config(dir, port, pg_port, clients)).map_err(|e| e.to_string())?;
+        let client_tls = match tls {
+            Some(cert) => {
+                let own = cert.copy_for(dir, run_as)?;
+                format!(
+                    "client_tls_sslmode = allow\nclient_tls_cert_file = {}\nclient_tls_key_file = {}\n",
+                    own.cert.display(),
+                    own.key.display()
+                )
+            }
+            None => "client_tls_sslmode = disable\n".to_string(),
+        };
+        fs::write(&ini, config(dir, port, pg_port, clients) + &client_tls)
+            .map_err(|e| e.to_string())?;
         if let Some(user) = run_as {
             for path in [dir, &ini, &userlist] {
                 user.give(path)?;
@@ -112,7 +126,6 @@ fn config(dir: &Path, port: u16, pg_port: u16, clients: u32) -> String {
          max_client_conn = {max_client}\n\
          default_pool_size = {pool}\n\
          server_tls_sslmode = disable\n\
-         client_tls_sslmode = disable\n\
          ignore_startup_parameters = extra_float_digits\n\
          log_connections = 0\n\
          log_disconnections = 0\n\

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::proc::{self, RunAs, Watchdog};
+use crate::tls::Cert;
 
 /// Name of the superuser the benchmark connects as.
 pub const SUPERUSER: &str = "postgres";
@@ -23,8 +24,14 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Creates a cluster in `dir` (which must not exist) and starts it on a free loopback port.
-    pub fn start(dir: PathBuf, password: &str, max_connections: u32) -> Result<Postgres, String> {
+    /// Creates a cluster in `dir` (which must not exist) and starts it on a free loopback port,
+    /// serving TLS with `tls` when given.
+    pub fn start(
+        dir: PathBuf,
+        password: &str,
+        max_connections: u32,
+        tls: Option<&Cert>,
+    ) -> Result<Postgres, String> {
         let bindir = bindir()?;
         let run_as = proc::server_user()?;
         fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -45,7 +52,7 @@ impl Postgres {
             port: 0,
             password: password.into(),
         };
-        pg.init(max_connections)?;
+        pg.init(max_connections, tls)?;
         pg.boot()?;
         Ok(pg)
     }
@@ -113,7 +120,7 @@ impl Postgres {
         cmd
     }
 
-    fn init(&self, max_connections: u32) -> Result<(), String> {
+    fn init(&self, max_connections: u32, tls: Option<&Cert>) -> Result<(), String> {
         let pwfile = self.dir.join("pwfile");
         fs::write(&pwfile, format!("{}\n", self.password)).map_err(|e| format!("pwfile: {e}"))?;
         if let Some(user) = self.run_as {
@@ -140,6 +147,14 @@ impl Postgres {
              synchronous_commit = off\nfull_page_writes = off\n",
             self.dir.display()
         ));
+        if let Some(cert) = tls {
+            let own = cert.copy_for(&self.dir, self.run_as)?;
+            text.push_str(&format!(
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                own.cert.display(),
+                own.key.display()
+            ));
+        }
         fs::write(&conf, text).map_err(|e| format!("postgresql.conf: {e}"))
     }
 

@@ -8,13 +8,13 @@ use serde_json::json;
 
 use crate::stats;
 
-/// Results of one (target, protocol) pair over all rounds.
+/// Results of one (target, case) pair over all rounds.
 #[derive(Debug, Default)]
 pub struct Row {
     /// Target name.
     pub target: String,
-    /// Query protocol.
-    pub protocol: String,
+    /// The case: protocol, client count, TLS, ... (see `scenarios`).
+    pub case: String,
     /// TPS of each successful round.
     pub tps: Vec<f64>,
     /// pgbench's average latency of each successful round, ms.
@@ -33,6 +33,11 @@ impl Row {
     /// Mean TPS over the successful rounds.
     pub fn tps_mean(&self) -> f64 {
         stats::mean(&self.tps)
+    }
+
+    /// p99 latency over every logged transaction, ms.
+    pub fn p99_ms(&self) -> Option<f64> {
+        self.ms(99.0)
     }
 
     fn ms(&self, p: f64) -> Option<f64> {
@@ -123,6 +128,8 @@ pub fn versions(pg_bindir: &Path, sluice: &Path, pgbouncer: Option<&Path>) -> St
 
 /// What the summary says about the run's parameters.
 pub struct Params<'a> {
+    /// Scenario name.
+    pub scenario: &'a str,
     /// Human summary of the workload, e.g. the pgbench flags.
     pub workload: &'a str,
     /// Rounds requested.
@@ -133,11 +140,11 @@ pub struct Params<'a> {
     pub notes: &'a [String],
 }
 
-/// The `sluice-policy` target against the pass-through `sluice` target, for one protocol.
+/// The `sluice-policy` target against the pass-through `sluice` target, for one case.
 #[derive(Debug)]
 pub struct PolicyCost {
-    /// Query protocol.
-    pub protocol: String,
+    /// The case.
+    pub case: String,
     /// sluice-policy mean TPS over sluice mean TPS.
     pub ratio: Option<f64>,
     /// The same ratio per round; empty unless both targets completed every round.
@@ -148,12 +155,12 @@ pub struct PolicyCost {
     pub p99_ms: (Option<f64>, Option<f64>),
 }
 
-/// One [`PolicyCost`] per protocol where both sluice targets have results.
+/// One [`PolicyCost`] per case where both sluice targets have results.
 pub fn policy_costs(rows: &[Row]) -> Vec<PolicyCost> {
     rows.iter()
         .filter(|r| r.target == "sluice-policy")
         .filter_map(|policy| {
-            let base = find(rows, "sluice", &policy.protocol)?;
+            let base = find(rows, "sluice", &policy.case)?;
             if policy.tps.is_empty() {
                 return None;
             }
@@ -168,7 +175,7 @@ pub fn policy_costs(rows: &[Row]) -> Vec<PolicyCost> {
                 Vec::new()
             };
             Some(PolicyCost {
-                protocol: policy.protocol.clone(),
+                case: policy.case.clone(),
                 ratio: ratio(policy, Some(base)),
                 round_ratios,
                 p50_ms: (base.ms(50.0), policy.ms(50.0)),
@@ -184,9 +191,9 @@ fn ratio(row: &Row, base: Option<&Row>) -> Option<f64> {
     (base.is_finite() && base > 0.0 && ours.is_finite()).then(|| ours / base)
 }
 
-fn find<'a>(rows: &'a [Row], target: &str, protocol: &str) -> Option<&'a Row> {
+fn find<'a>(rows: &'a [Row], target: &str, case: &str) -> Option<&'a Row> {
     rows.iter()
-        .find(|r| r.target == target && r.protocol == protocol && !r.tps.is_empty())
+        .find(|r| r.target == target && r.case == case && !r.tps.is_empty())
 }
 
 fn fmt(v: Option<f64>, digits: usize) -> String {
@@ -197,19 +204,20 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 /// `summary.md`.
 pub fn summary_md(params: &Params, rows: &[Row]) -> String {
     let mut out = format!(
-        "# pgbench-select\n\nWorkload: `{}`, {} round(s), targets interleaved in each round. Started {}.\n\
-         TPS excludes connection time; p50/p99 are over every transaction of every round \
-         (pgbench `--log`). Ratios are TPS ratios against the same protocol.\n\n\
-         | target | protocol | TPS mean | TPS per round | latency avg (ms) | p50 (ms) | p99 (ms) | vs direct | vs sluice | vs pgbouncer |\n\
+        "# {}\n\nWorkload: `{}`, {} round(s), targets interleaved in each round. Started {}.\n\
+         TPS excludes connection time (except with a connection per transaction, where it is \
+         the point); p50/p99 are over every transaction of every round (pgbench `--log`). \
+         Ratios are TPS ratios against the same case. Chart: `chart.svg`.\n\n\
+         | target | case | TPS mean | TPS per round | latency avg (ms) | p50 (ms) | p99 (ms) | vs direct | vs sluice | vs pgbouncer |\n\
          |---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
-        params.workload, params.rounds, params.started
+        params.scenario, params.workload, params.rounds, params.started
     );
     for row in rows {
         let per_round: Vec<String> = row.tps.iter().map(|t| format!("{t:.0}")).collect();
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.target,
-            row.protocol,
+            row.case,
             fmt(Some(row.tps_mean()), 0),
             if per_round.is_empty() {
                 "failed".into()
@@ -219,9 +227,9 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
             fmt(Some(stats::mean(&row.latency_avg_ms)), 3),
             fmt(row.ms(50.0), 3),
             fmt(row.ms(99.0), 3),
-            fmt(ratio(row, find(rows, "direct", &row.protocol)), 3),
-            fmt(ratio(row, find(rows, "sluice", &row.protocol)), 3),
-            fmt(ratio(row, find(rows, "pgbouncer", &row.protocol)), 3),
+            fmt(ratio(row, find(rows, "direct", &row.case)), 3),
+            fmt(ratio(row, find(rows, "sluice", &row.case)), 3),
+            fmt(ratio(row, find(rows, "pgbouncer", &row.case)), 3),
         ));
     }
     let costs = policy_costs(rows);
@@ -231,14 +239,14 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
              What the full policy costs over the pass-through role, same gateway binary and \
              settings: TPS ratio of the means, of each round (the two ran back to back in every \
              round), and the change in latency percentiles.\n\n\
-             | protocol | TPS ratio | TPS ratio per round | p50 (ms) sluice → policy | p99 (ms) sluice → policy |\n\
+             | case | TPS ratio | TPS ratio per round | p50 (ms) sluice → policy | p99 (ms) sluice → policy |\n\
              |---|---:|---|---|---|\n",
         );
         for c in &costs {
             let per_round: Vec<String> = c.round_ratios.iter().map(|r| format!("{r:.3}")).collect();
             out.push_str(&format!(
                 "| {} | {} | {} | {} → {} | {} → {} |\n",
-                c.protocol,
+                c.case,
                 fmt(c.ratio, 3),
                 if per_round.is_empty() {
                     "–".into()
@@ -257,7 +265,7 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
         .flat_map(|r| {
             r.errors
                 .iter()
-                .map(move |e| format!("- {} / {}: {}", r.target, r.protocol, first_line(e)))
+                .map(move |e| format!("- {} / {}: {}", r.target, r.case, first_line(e)))
         })
         .chain(params.notes.iter().map(|n| format!("- {}", first_line(n))))
         .collect();
@@ -277,7 +285,7 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
         .map(|row| {
             json!({
                 "target": row.target,
-                "protocol": row.protocol,
+                "case": row.case,
                 "tps_mean": finite(row.tps_mean()),
                 "tps_rounds": row.tps,
                 "latency_avg_ms_rounds": row.latency_avg_ms,
@@ -286,9 +294,9 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
                 "transactions": row.transactions,
                 "transactions_logged": row.latencies_us.len(),
                 "failed_transactions": row.failed_transactions,
-                "ratio_vs_direct": ratio(row, find(rows, "direct", &row.protocol)),
-                "ratio_vs_sluice": ratio(row, find(rows, "sluice", &row.protocol)),
-                "ratio_vs_pgbouncer": ratio(row, find(rows, "pgbouncer", &row.protocol)),
+                "ratio_vs_direct": ratio(row, find(rows, "direct", &row.case)),
+                "ratio_vs_sluice": ratio(row, find(rows, "sluice", &row.case)),
+                "ratio_vs_pgbouncer": ratio(row, find(rows, "pgbouncer", &row.case)),
                 "errors": row.errors,
             })
         })
@@ -297,7 +305,7 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
         .iter()
         .map(|c| {
             json!({
-                "protocol": c.protocol,
+                "case": c.case,
                 "tps_ratio": c.ratio,
                 "tps_ratio_rounds": c.round_ratios,
                 "p50_ms_sluice": c.p50_ms.0,
@@ -308,7 +316,7 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
         })
         .collect();
     json!({
-        "scenario": "pgbench-select",
+        "scenario": params.scenario,
         "workload": params.workload,
         "rounds": params.rounds,
         "started": params.started,
@@ -335,10 +343,10 @@ fn first_line(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn row(target: &str, protocol: &str, tps: &[f64]) -> Row {
+    fn row(target: &str, case: &str, tps: &[f64]) -> Row {
         Row {
             target: target.into(),
-            protocol: protocol.into(),
+            case: case.into(),
             tps: tps.to_vec(),
             latency_avg_ms: vec![1.0; tps.len()],
             latencies_us: vec![500, 900, 1500],
@@ -348,6 +356,7 @@ mod tests {
 
     fn params() -> Params<'static> {
         Params {
+            scenario: "pgbench-select",
             workload: "pgbench -S",
             rounds: 2,
             started: "now",

@@ -54,6 +54,7 @@ pub struct Sluice {
 impl Sluice {
     /// Writes a configuration into `dir` for database `bench` on `pg_port`, starts the gateway
     /// and mints a token (the profile's role, resource bench, ttl 2h).
+    /// `epoll` forces the legacy (epoll) driver instead of io_uring.
     /// `workers` 0 keeps init's default (one pinned shard per core); otherwise that many
     /// unpinned shards, so they share cores with PostgreSQL and pgbench the way pgbouncer does.
     pub fn start(
@@ -63,6 +64,7 @@ impl Sluice {
         password: &str,
         workers: u32,
         profile: Profile,
+        epoll: bool,
     ) -> Result<Sluice, String> {
         if !bin.is_file() {
             return Err(format!(
@@ -125,6 +127,7 @@ impl Sluice {
         serve
             .env(PASSWORD_ENV, password)
             .env("RUST_LOG", "warn")
+            .env("MONOIO_FORCE_LEGACY_DRIVER", if epoll { "1" } else { "0" })
             .args(["serve", "--config"])
             .arg(&config)
             .stdin(Stdio::null())
@@ -168,6 +171,16 @@ impl Sluice {
             endpoint,
             stderr: Some(stderr),
         })
+    }
+
+    /// The gateway's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Names the target in reports (a gateway started for `sluice-w2` reports as that).
+    pub fn rename(&mut self, name: &str) {
+        self.endpoint.name = name.to_string();
     }
 
     /// Where clients connect.

@@ -1,7 +1,6 @@
-//! Scenario `pgbench-select`: pgbench's built-in select-only script (`-S`) with the simple and
-//! the prepared protocol, against PostgreSQL directly, through sluice (pass-through and with the
-//! full policy) and through pgbouncer (session pooling), the targets interleaved within each
-//! round so drift hits all alike.
+//! Runs a scenario: starts PostgreSQL and every target, then runs each case of the scenario
+//! against each target, the targets interleaved within each round so drift hits all alike, and
+//! writes the run folder.
 
 use std::collections::hash_map::RandomState;
 use std::fs;
@@ -9,23 +8,25 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::Options;
+use crate::chart;
+use crate::cli::{self, Options};
 use crate::endpoint::Endpoint;
-use crate::pgbench::{self, Load};
+use crate::perf;
+use crate::pgbench;
 use crate::pgbouncer::Pgbouncer;
 use crate::postgres::{Postgres, SUPERUSER};
 use crate::proc;
 use crate::report::{self, Params, Row};
+use crate::scenarios;
 use crate::scratch::Scratch;
 use crate::sluice::{Profile, Sluice};
 use crate::sluice_policy;
+use crate::tls::Cert;
 
 /// Runs the scenario and writes its run folder.
 pub fn run(opts: &Options) -> Result<(), String> {
-    let out_dir = opts
-        .out
-        .clone()
-        .unwrap_or_else(|| report::dated_dir("pgbench-select"));
+    let name = opts.scenario.name();
+    let out_dir = opts.out.clone().unwrap_or_else(|| report::dated_dir(name));
     let started = report::shell("date -u +%FT%TZ");
     let scratch = Scratch::new()?;
     let password = secret();
@@ -35,12 +36,27 @@ pub fn run(opts: &Options) -> Result<(), String> {
         notes.push(note);
     }
 
+    let spec = scenarios::spec(opts, &scratch.subdir("scripts")?)?;
+    let cert = if spec.tls {
+        Some(Cert::self_signed(&scratch.subdir("tls")?)?)
+    } else {
+        None
+    };
     say(&format!(
         "starting PostgreSQL and loading pgbench scale {}",
         opts.scale
     ));
-    let pg = Postgres::start(scratch.path().join("pg"), &password, 200)?;
+    let pg = Postgres::start(
+        scratch.path().join("pg"),
+        &password,
+        spec.max_connections,
+        cert.as_ref(),
+    )?;
     pg.pgbench_init(opts.scale)?;
+    if let Some(sql) = &spec.prepare_sql {
+        say("loading the scenario's tables");
+        pg.psql("bench", sql)?;
+    }
     let psql = pg.bindir().join("psql");
     let pgbouncer_bin = Pgbouncer::binary();
     let versions = report::versions(pg.bindir(), &opts.sluice, pgbouncer_bin.as_deref());
@@ -62,41 +78,61 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 user: SUPERUSER.into(),
                 password: password.clone(),
             }),
-            "sluice" | "sluice-policy" => {
-                let profile = if target == "sluice" {
-                    Profile::PassThrough
-                } else {
+            "sluice" | "sluice-policy" | "sluice-epoll" => {
+                let profile = if target == "sluice-policy" {
                     Profile::Policy
+                } else {
+                    Profile::PassThrough
                 };
-                scratch.subdir(target).and_then(|dir| {
-                    Sluice::start(
-                        &opts.sluice,
-                        &dir,
-                        pg.port(),
-                        &password,
-                        opts.sluice_workers,
-                        profile,
-                    )
-                    .map(|s| {
-                        let endpoint = s.endpoint().clone();
-                        gateways.push(s);
-                        endpoint
-                    })
+                start_gateway(
+                    opts,
+                    target,
+                    &scratch,
+                    &pg,
+                    &password,
+                    opts.sluice_workers,
+                    profile,
+                )
+                .map(|s| {
+                    let endpoint = s.endpoint().clone();
+                    gateways.push(s);
+                    endpoint
+                })
+            }
+            t if cli::workers_of(t).is_some() => {
+                let workers = cli::workers_of(t).unwrap_or(1);
+                start_gateway(
+                    opts,
+                    target,
+                    &scratch,
+                    &pg,
+                    &password,
+                    workers,
+                    Profile::PassThrough,
+                )
+                .map(|s| {
+                    let endpoint = s.endpoint().clone();
+                    gateways.push(s);
+                    endpoint
                 })
             }
             "pgbouncer" => match &pgbouncer_bin {
                 None => {
                     Err("pgbouncer is not installed (Debian package `pgbouncer`); skipped".into())
                 }
-                Some(bin) => {
-                    Pgbouncer::start(bin, &bouncer_dir, pg.port(), &password, opts.clients).map(
-                        |b| {
-                            let endpoint = b.endpoint().clone();
-                            bouncer = Some(b);
-                            endpoint
-                        },
-                    )
-                }
+                Some(bin) => Pgbouncer::start(
+                    bin,
+                    &bouncer_dir,
+                    pg.port(),
+                    &password,
+                    spec.max_clients,
+                    cert.as_ref(),
+                )
+                .map(|b| {
+                    let endpoint = b.endpoint().clone();
+                    bouncer = Some(b);
+                    endpoint
+                }),
             },
             other => Err(format!("unknown target {other}")),
         };
@@ -132,11 +168,11 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
 
     let mut rows: Vec<Row> = Vec::new();
-    for protocol in &opts.protocols {
+    for case in &spec.cases {
         for target in &opts.targets {
             let mut row = Row {
                 target: target.clone(),
-                protocol: protocol.clone(),
+                case: case.label.clone(),
                 ..Row::default()
             };
             if let Some((_, e)) = failed_targets.iter().find(|(t, _)| t == target) {
@@ -150,24 +186,46 @@ pub fn run(opts: &Options) -> Result<(), String> {
     let mut raw: Vec<(String, String)> = Vec::new();
     let log_dir = scratch.path().join("txnlog");
     for round in 1..=opts.rounds {
-        for protocol in &opts.protocols {
+        for case in &spec.cases {
             for endpoint in &endpoints {
-                let load = Load {
-                    clients: opts.clients,
-                    jobs: opts.jobs,
-                    duration: opts.duration,
-                    protocol: protocol.clone(),
-                };
                 say(&format!(
-                    "round {round}/{}: {} {protocol} for {}s",
-                    opts.rounds, endpoint.name, opts.duration
+                    "round {round}/{}: {} {} for {}s",
+                    opts.rounds, endpoint.name, case.label, opts.duration
                 ));
                 let row = rows
                     .iter_mut()
-                    .find(|r| r.target == endpoint.name && &r.protocol == protocol)
-                    .expect("a row per target and protocol");
-                let name = format!("round{round}-{}-{protocol}.txt", endpoint.name);
-                match pgbench::run(&pgbench_bin, endpoint, &load, &log_dir) {
+                    .find(|r| r.target == endpoint.name && r.case == case.label)
+                    .expect("a row per target and case");
+                let name = format!(
+                    "round{round}-{}-{}.txt",
+                    endpoint.name,
+                    case.label.replace([' ', '='], "-")
+                );
+                let profiler = match (&opts.perf, round) {
+                    (Some(dir), 1) => gateways
+                        .iter()
+                        .find(|g| g.endpoint().name == endpoint.name)
+                        .map(|g| {
+                            let name = format!(
+                                "{}-{}",
+                                endpoint.name,
+                                case.label.replace([' ', '='], "-")
+                            );
+                            perf::Recording::start(g.pid(), dir, &name, opts.duration)
+                        }),
+                    _ => None,
+                };
+                let outcome = pgbench::run(&pgbench_bin, endpoint, &case.load, &log_dir);
+                if let Some(recording) = profiler {
+                    match recording.and_then(|r| r.finish(&endpoint.name, &case.label)) {
+                        Ok(svg) => say(&format!("  flamegraph: {}", svg.display())),
+                        Err(e) => {
+                            say(&format!("  profiling failed: {e}"));
+                            notes.push(format!("profiling {}: {e}", endpoint.name));
+                        }
+                    }
+                }
+                match outcome {
                     Ok(result) => {
                         say(&format!(
                             "  tps {:.0}, latency avg {:.3} ms",
@@ -199,19 +257,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         raw.push((name, s.stop()));
     }
     drop(bouncer.take());
-    let mut workload = format!(
-        "pgbench -n -S -c {} -j {} -T {} -M {{{}}} --log (scale {}); sluice with {}",
-        opts.clients,
-        opts.jobs,
-        opts.duration,
-        opts.protocols.join(","),
-        opts.scale,
-        match opts.sluice_workers {
-            0 => "one pinned shard per core".to_string(),
-            1 => "1 unpinned shard".to_string(),
-            n => format!("{n} unpinned shards"),
-        }
-    );
+    let mut workload = spec.workload.clone();
     if opts.targets.iter().any(|t| t == "sluice-policy") {
         workload.push_str(&format!(
             "; sluice-policy: role `{}` with statement rules and masking (raw/sluice-policy.toml)",
@@ -219,12 +265,21 @@ pub fn run(opts: &Options) -> Result<(), String> {
         ));
     }
     let params = Params {
+        scenario: name,
         workload: &workload,
         rounds: opts.rounds,
         started: &started,
         notes: &notes,
     };
-    write(&out_dir, &params, &rows, &raw, &versions, scratch.path())?;
+    write(
+        &out_dir,
+        &params,
+        &rows,
+        &raw,
+        &versions,
+        scratch.path(),
+        &opts.targets,
+    )?;
     drop(pg);
     print!("{}", report::summary_md(&params, &rows));
     say(&format!("run folder: {}", out_dir.display()));
@@ -238,6 +293,7 @@ fn write(
     raw: &[(String, String)],
     versions: &str,
     scratch: &Path,
+    targets: &[String],
 ) -> Result<(), String> {
     let put = |path: &Path, text: &str| {
         fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
@@ -252,22 +308,21 @@ fn write(
     }
     // Configurations used (they hold no secrets: passwords come from the environment, the
     // auth_file is not copied).
-    for (from, name) in [
-        (scratch.join("sluice").join("sluice.toml"), "sluice.toml"),
-        (
-            scratch.join("sluice-policy").join("sluice.toml"),
-            "sluice-policy.toml",
-        ),
-        (
-            scratch.join("pgbouncer").join("pgbouncer.ini"),
-            "pgbouncer.ini",
-        ),
-    ] {
+    let mut configs: Vec<(std::path::PathBuf, String)> = targets
+        .iter()
+        .map(|t| (scratch.join(t).join("sluice.toml"), format!("{t}.toml")))
+        .collect();
+    configs.push((
+        scratch.join("pgbouncer").join("pgbouncer.ini"),
+        "pgbouncer.ini".into(),
+    ));
+    for (from, name) in configs {
         if let Ok(text) = fs::read_to_string(&from) {
             put(&out.join("raw").join(name), &text)?;
         }
     }
     put(&out.join("summary.md"), &report::summary_md(params, rows))?;
+    put(&out.join("chart.svg"), &chart::svg(params.scenario, rows))?;
     let json = serde_json::to_string_pretty(&report::summary_json(params, rows))
         .map_err(|e| e.to_string())?;
     put(&out.join("summary.json"), &(json + "\n"))?;
@@ -286,6 +341,31 @@ fn busy_machine() -> Option<String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     (load > cpus / 2.0)
         .then(|| format!("machine busy at start: 1-minute load average {load:.2} on {cpus} CPUs"))
+}
+
+/// Starts one gateway target in its own scratch subdirectory, named as the target.
+fn start_gateway(
+    opts: &Options,
+    target: &str,
+    scratch: &Scratch,
+    pg: &Postgres,
+    password: &str,
+    workers: u32,
+    profile: Profile,
+) -> Result<Sluice, String> {
+    let dir = scratch.subdir(target)?;
+    let epoll = target == "sluice-epoll";
+    let mut s = Sluice::start(
+        &opts.sluice,
+        &dir,
+        pg.port(),
+        password,
+        workers,
+        profile,
+        epoll,
+    )?;
+    s.rename(target);
+    Ok(s)
 }
 
 fn say(message: &str) {
