@@ -6,6 +6,7 @@ pub mod error;
 pub mod guarded;
 pub mod inspect;
 pub mod relay;
+mod scram;
 pub mod session;
 pub mod upstream;
 

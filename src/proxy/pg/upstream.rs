@@ -6,7 +6,9 @@ use std::net::ToSocketAddrs;
 use bytes::{Bytes, BytesMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
-use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
+use postgres_protocol::authentication::sasl::SCRAM_SHA_256;
+
+use super::scram::ScramClient;
 use rustls::ClientConnection;
 
 use super::error::SessionError;
@@ -114,7 +116,7 @@ pub async fn connect(
     send(&mut writer, &mut out).await?;
 
     let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut scram: Option<ScramSha256> = None;
+    let mut scram: Option<ScramClient> = None;
     loop {
         let frame = next_frame(&mut reader, &mut buf).await?;
         match frame.tag {
@@ -148,18 +150,23 @@ pub async fn connect(
                         mechanisms.join(", ")
                     )));
                 }
-                let s =
-                    ScramSha256::new(password(target)?.as_bytes(), ChannelBinding::unsupported());
-                pg::encode_sasl_initial_response(&mut out, SCRAM_SHA_256, s.message());
+                let s = ScramClient::new(password(target)?)
+                    .map_err(|e| SessionError::Upstream(format!("SCRAM: {e}")))?;
+                pg::encode_sasl_initial_response(
+                    &mut out,
+                    SCRAM_SHA_256,
+                    s.client_first().as_bytes(),
+                );
                 scram = Some(s);
             }
             Authentication::SaslContinue(data) => {
                 let s = scram.as_mut().ok_or_else(|| {
                     SessionError::Upstream("SASL continue without SASL start".into())
                 })?;
-                s.update(&data)
+                let response = s
+                    .client_final(&data)
                     .map_err(|e| SessionError::Upstream(format!("SCRAM: {e}")))?;
-                pg::encode_sasl_response(&mut out, s.message());
+                pg::encode_sasl_response(&mut out, response.as_bytes());
             }
             Authentication::SaslFinal(data) => {
                 // Verifies the server's signature: the upstream proves it knows the password too.
