@@ -72,13 +72,8 @@ impl Recording {
 /// `perf script` of `data` folded and drawn into `dir/name.folded` and `dir/name.svg`.
 pub fn render(data: &Path, dir: &Path, name: &str, title: &str) -> Result<PathBuf, String> {
     let mut cmd = Command::new("perf");
-    cmd.args([
-        "script",
-        "-F",
-        "comm,pid,tid,cpu,time,period,event,ip,sym,dso",
-        "-i",
-    ])
-    .arg(data);
+    cmd.args(["script", "-F", "comm,tid,ip,sym,dso", "-i"])
+        .arg(data);
     let out = proc::run(&mut cmd, Duration::from_secs(900))?;
     if !out.status.success() {
         return Err(format!("perf script failed: {}", out.stderr.trim()));

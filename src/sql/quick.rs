@@ -113,7 +113,9 @@ pub(crate) fn plain_select(sql: &str) -> Option<StatementInfo> {
         // Most bytes are plain: skip them eight at a time (eight lookups and one branch),
         // then one at a time, so that the dispatch below sees only the others.
         while let Some(chunk) = b.get(i..i + 8) {
-            let plain = chunk.iter().fold(1u8, |acc, &c| acc & PLAIN[usize::from(c)]);
+            let plain = chunk
+                .iter()
+                .fold(1u8, |acc, &c| acc & PLAIN[usize::from(c)]);
             if plain == 0 {
                 break;
             }
