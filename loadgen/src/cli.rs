@@ -35,22 +35,22 @@ pub struct ConnArgs {
     /// postgres://user:password@host:port/dbname?sslmode=require&sslrootcert=ca.pem
     #[arg(long)]
     pub url: Option<String>,
-    /// Server host [default: 127.0.0.1]
+    /// Server host [default: PGHOST, else 127.0.0.1]
     #[arg(long)]
     pub host: Option<String>,
-    /// Server port [default: 5432]
+    /// Server port [default: PGPORT, else 5432]
     #[arg(short, long)]
     pub port: Option<u16>,
-    /// User name [default: postgres]
+    /// User name [default: PGUSER, else postgres]
     #[arg(short = 'U', long)]
     pub user: Option<String>,
     /// Password (or token); PGPASSWORD is used when neither this nor the URL has one
     #[arg(long)]
     pub password: Option<String>,
-    /// Database [default: the user name]
+    /// Database [default: PGDATABASE, else the user name]
     #[arg(short = 'd', long)]
     pub dbname: Option<String>,
-    /// TLS towards the server
+    /// TLS towards the server [default: PGSSLMODE, else disable]
     #[arg(long, value_enum)]
     pub tls: Option<TlsMode>,
     /// Verify the server certificate against this PEM CA file
@@ -130,15 +130,18 @@ impl LoadArgs {
             return Err("--requests must be at least 1".into());
         }
         if let Some(r) = self.rate {
-            if !(r.is_finite() && r > 0.0) {
-                return Err("--rate must be a positive number of requests per second".into());
+            if !(0.01..=1e9).contains(&r) {
+                return Err("--rate must be between 0.01 and 1e9 requests per second".into());
             }
         }
         if self.duration.is_some_and(|d| d.is_zero()) {
             return Err("--duration must be longer than zero".into());
         }
-        if self.timeout.is_zero() || self.hdr_interval.is_zero() {
-            return Err("--timeout and --hdr-interval must be longer than zero".into());
+        if self.timeout.is_zero() {
+            return Err("--timeout must be longer than zero".into());
+        }
+        if self.hdr_interval < Duration::from_millis(10) {
+            return Err("--hdr-interval must be at least 10ms".into());
         }
         let duration = match (self.duration, self.requests) {
             (None, None) => Some(Duration::from_secs(10)),

@@ -1,5 +1,7 @@
-//! PostgreSQL connection settings from a `postgres://` URL, flags and `PGPASSWORD`, in that
-//! order of precedence: a flag beats the URL, the URL beats the environment.
+//! PostgreSQL connection settings from flags, a `postgres://` URL and libpq's environment
+//! variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`,
+//! `PGSSLROOTCERT`), in that order of precedence: a flag beats the URL, the URL beats the
+//! environment.
 
 use std::path::PathBuf;
 
@@ -140,21 +142,47 @@ fn decode(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("{s:?} does not decode to UTF-8"))
 }
 
+/// Settings from libpq's environment variables, read through `var`.
+pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<UrlParts, String> {
+    let tls = match var("PGSSLMODE").as_deref() {
+        None => None,
+        Some("disable" | "allow" | "prefer") => Some(TlsMode::Disable),
+        Some("require") => Some(TlsMode::Require),
+        Some("verify-ca" | "verify-full") => Some(TlsMode::VerifyFull),
+        Some(other) => return Err(format!("PGSSLMODE={other} is not a known sslmode")),
+    };
+    Ok(UrlParts {
+        host: var("PGHOST").filter(|h| !h.is_empty()),
+        port: var("PGPORT")
+            .filter(|p| !p.is_empty())
+            .map(|p| parse_port(&p).map_err(|e| format!("PGPORT: {e}")))
+            .transpose()?,
+        user: var("PGUSER").filter(|u| !u.is_empty()),
+        password: var("PGPASSWORD"),
+        database: var("PGDATABASE").filter(|d| !d.is_empty()),
+        tls,
+        ca: var("PGSSLROOTCERT")
+            .filter(|c| !c.is_empty())
+            .map(PathBuf::from),
+    })
+}
+
 impl ConnInfo {
-    /// Combines flags (`flags`), the URL and `PGPASSWORD` (`env_password`) with the defaults
-    /// (127.0.0.1, 5432, user `postgres`, database named after the user).
-    pub fn resolve(
-        flags: UrlParts,
-        url: Option<&str>,
-        env_password: Option<String>,
-    ) -> Result<ConnInfo, String> {
+    /// Combines flags, the URL and the environment with the defaults (127.0.0.1, 5432, user
+    /// `postgres`, database named after the user).
+    pub fn resolve(flags: UrlParts, url: Option<&str>, env: UrlParts) -> Result<ConnInfo, String> {
         let from_url = url.map(parse_url).transpose()?.unwrap_or_default();
         let user = flags
             .user
             .or(from_url.user)
+            .or(env.user)
             .unwrap_or_else(|| "postgres".into());
-        let tls = flags.tls.or(from_url.tls).unwrap_or(TlsMode::Disable);
-        let ca = flags.ca.or(from_url.ca);
+        let tls = flags
+            .tls
+            .or(from_url.tls)
+            .or(env.tls)
+            .unwrap_or(TlsMode::Disable);
+        let ca = flags.ca.or(from_url.ca).or(env.ca);
         if tls == TlsMode::VerifyFull && ca.is_none() {
             return Err("--tls verify-full needs a CA file (--tls-ca or sslrootcert=)".into());
         }
@@ -165,13 +193,15 @@ impl ConnInfo {
             host: flags
                 .host
                 .or(from_url.host)
+                .or(env.host)
                 .unwrap_or_else(|| "127.0.0.1".into()),
-            port: flags.port.or(from_url.port).unwrap_or(5432),
+            port: flags.port.or(from_url.port).or(env.port).unwrap_or(5432),
             database: flags
                 .database
                 .or(from_url.database)
+                .or(env.database)
                 .unwrap_or_else(|| user.clone()),
-            password: flags.password.or(from_url.password).or(env_password),
+            password: flags.password.or(from_url.password).or(env.password),
             user,
             tls,
             ca,
@@ -237,12 +267,13 @@ mod tests {
             port: Some(1111),
             ..Default::default()
         };
-        let c = ConnInfo::resolve(
-            flags,
-            Some("postgres://u:urlpw@h:2222/d"),
-            Some("envpw".into()),
-        )
-        .unwrap();
+        let env = UrlParts {
+            password: Some("envpw".into()),
+            host: Some("envhost".into()),
+            database: Some("envdb".into()),
+            ..Default::default()
+        };
+        let c = ConnInfo::resolve(flags, Some("postgres://u:urlpw@h:2222/d"), env.clone()).unwrap();
         assert_eq!(
             (
                 c.host.as_str(),
@@ -253,12 +284,47 @@ mod tests {
             ("h", 1111, "u", "d")
         );
         assert_eq!(c.password.as_deref(), Some("urlpw"));
-        let c = ConnInfo::resolve(UrlParts::default(), None, Some("envpw".into())).unwrap();
+        let c = ConnInfo::resolve(UrlParts::default(), None, env).unwrap();
         assert_eq!(c.password.as_deref(), Some("envpw"));
         assert_eq!(
-            (c.user.as_str(), c.database.as_str(), c.port),
-            ("postgres", "postgres", 5432)
+            (
+                c.host.as_str(),
+                c.user.as_str(),
+                c.database.as_str(),
+                c.port
+            ),
+            ("envhost", "postgres", "envdb", 5432)
         );
+        let c = ConnInfo::resolve(UrlParts::default(), None, UrlParts::default()).unwrap();
+        assert_eq!(
+            (
+                c.host.as_str(),
+                c.user.as_str(),
+                c.database.as_str(),
+                c.port
+            ),
+            ("127.0.0.1", "postgres", "postgres", 5432)
+        );
+    }
+
+    #[test]
+    fn environment_variables_are_read_like_libpq() {
+        let vars = |k: &str| {
+            match k {
+                "PGHOST" => Some("db"),
+                "PGPORT" => Some("6543"),
+                "PGSSLMODE" => Some("require"),
+                _ => None,
+            }
+            .map(String::from)
+        };
+        let e = from_env(vars).unwrap();
+        assert_eq!(
+            (e.host.as_deref(), e.port, e.tls),
+            (Some("db"), Some(6543), Some(TlsMode::Require))
+        );
+        assert!(from_env(|k| (k == "PGPORT").then(|| "x".to_string())).is_err());
+        assert!(from_env(|k| (k == "PGSSLMODE").then(|| "sometimes".to_string())).is_err());
     }
 
     #[test]
@@ -267,11 +333,11 @@ mod tests {
             tls: Some(TlsMode::VerifyFull),
             ..Default::default()
         };
-        assert!(ConnInfo::resolve(verify, None, None).is_err());
+        assert!(ConnInfo::resolve(verify, None, UrlParts::default()).is_err());
         assert!(ConnInfo::resolve(
             UrlParts::default(),
             Some("postgres://h/d?sslrootcert=/x"),
-            None
+            UrlParts::default()
         )
         .is_err());
     }

@@ -383,7 +383,12 @@ async fn drive<C: Client>(
         }
         let intended = match ctx.interval {
             Some(every) => {
-                let at = ctx.start + slot.offset + every * k;
+                let at = every
+                    .checked_mul(k)
+                    .and_then(|d| ctx.start.checked_add(slot.offset + d));
+                let Some(at) = at else {
+                    break;
+                };
                 k = k.saturating_add(1);
                 if ctx.end.is_some_and(|end| at >= end) {
                     break;

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// Longest duration accepted: far enough for any run, near enough that adding it to the clock
+/// cannot overflow.
+const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Parses a duration; used as a clap value parser.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -24,7 +28,10 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("{text:?} is out of range"))
+    Duration::try_from_secs_f64(value * scale)
+        .ok()
+        .filter(|d| *d <= MAX)
+        .ok_or_else(|| format!("{text:?} is out of range (at most 365 days)"))
 }
 
 #[cfg(test)]
@@ -38,7 +45,16 @@ mod tests {
         assert_eq!(parse("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse("2m").unwrap(), Duration::from_secs(120));
-        for bad in ["", "s", "ten", "5 parsecs", "-1s", "1e400"] {
+        for bad in [
+            "",
+            "s",
+            "ten",
+            "5 parsecs",
+            "-1s",
+            "1e400",
+            "400000000000",
+            "366d",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -60,12 +60,10 @@ fn block_on<F: Future>(fut: F) -> anyhow::Result<F::Output> {
 }
 
 fn pg_params(conn: &ConnArgs) -> anyhow::Result<(PgParams, ConnInfo)> {
-    let info = ConnInfo::resolve(
-        conn.flags(),
-        conn.url.as_deref(),
-        std::env::var("PGPASSWORD").ok(),
-    )
-    .map_err(|e| anyhow!("connection settings: {e}"))?;
+    let env =
+        conninfo::from_env(|k| std::env::var(k).ok()).map_err(|e| anyhow!("environment: {e}"))?;
+    let info = ConnInfo::resolve(conn.flags(), conn.url.as_deref(), env)
+        .map_err(|e| anyhow!("connection settings: {e}"))?;
     let addr = net::resolve(&info.host, info.port).map_err(|e| anyhow!(e))?;
     let tls = match info.tls {
         TlsMode::Disable => None,

@@ -40,13 +40,23 @@ impl Run {
     }
 }
 
-/// Runs the binary with `args` and `PGPASSWORD` unset unless given in `env`; panics if it hangs or
-/// panics.
+/// Runs the binary with `args` and libpq's environment variables unset unless given in `env`;
+/// panics if it hangs or panics.
 pub fn loadgen(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("PGPASSWORD")
-        .stdin(Stdio::null())
+    cmd.args(args);
+    for var in [
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
