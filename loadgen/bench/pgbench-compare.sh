@@ -26,6 +26,7 @@ printf 'SELECT abalance FROM pgbench_accounts WHERE aid = {rand 1 100000};\n' >"
     echo "pgbench: $("$pgbin/pgbench" --version)"
     echo "loadgen: $("$loadgen" --version)"
     echo "server: $PGHOST:$PGPORT/$PGDATABASE; rounds $rounds, $secs s each"
+    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/env.txt"
 
 for round in $(seq 1 "$rounds"); do
@@ -38,6 +39,8 @@ for round in $(seq 1 "$rounds"); do
             --json-out "$out/loadgen-$tag.json" >"$out/loadgen-$tag.txt" 2>&1 || true
     done
 done
+
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/env.txt"
 
 # One line per run: tool, protocol, round, requests/s, client CPU µs per request.
 summary="$out/summary.txt"
