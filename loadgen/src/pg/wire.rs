@@ -277,6 +277,71 @@ mod tests {
         assert_eq!(ResponseScan::default().feed(&mut buf).unwrap(), Some(b'T'));
     }
 
+    /// Every response of a stream as (status, rows, SQLSTATE), feeding it in two parts cut at
+    /// `cut`.
+    fn responses(stream: &[u8], cut: usize) -> Vec<(u8, u64, Option<[u8; 5]>)> {
+        let mut out = Vec::new();
+        let mut buf = BytesMut::from(&stream[..cut]);
+        let mut scan = ResponseScan::default();
+        for rest in [&stream[cut..], &[][..]] {
+            while let Some(status) = scan.feed(&mut buf).unwrap() {
+                let done = std::mem::take(&mut scan);
+                out.push((status, done.rows, done.error.map(|e| e.code)));
+            }
+            buf.extend_from_slice(rest);
+        }
+        assert!(
+            buf.is_empty(),
+            "trailing bytes after the last ReadyForQuery"
+        );
+        out
+    }
+
+    /// Backend bytes of real PostgreSQL 15 sessions, captured for the gateway's codec tests.
+    const CAPTURES: [(&str, &[u8]); 4] = [
+        (
+            "simple",
+            include_bytes!("../../../src/codec/pg/testdata/simple.be.bin"),
+        ),
+        (
+            "extended_prepared",
+            include_bytes!("../../../src/codec/pg/testdata/extended_prepared.be.bin"),
+        ),
+        (
+            "error_txn",
+            include_bytes!("../../../src/codec/pg/testdata/error_txn.be.bin"),
+        ),
+        (
+            "listen_notify",
+            include_bytes!("../../../src/codec/pg/testdata/listen_notify.be.bin"),
+        ),
+    ];
+
+    #[test]
+    fn real_sessions_scan_alike_from_every_split_point() {
+        for (name, stream) in CAPTURES {
+            let whole = responses(stream, stream.len());
+            assert!(whole.len() >= 2, "{name}");
+            for cut in 0..stream.len() {
+                assert_eq!(responses(stream, cut), whole, "{name} cut at {cut}");
+            }
+        }
+        // Division by zero, then a statement in the aborted transaction, then a duplicate key.
+        let codes: Vec<[u8; 5]> = responses(CAPTURES[2].1, 0)
+            .into_iter()
+            .filter_map(|r| r.2)
+            .collect();
+        assert_eq!(codes, vec![*b"22012", *b"25P02", *b"23505"]);
+        let statuses: Vec<u8> = responses(CAPTURES[2].1, 0)
+            .into_iter()
+            .map(|r| r.0)
+            .collect();
+        assert!(
+            statuses.contains(&b'E'),
+            "an aborted transaction shows as status E"
+        );
+    }
+
     #[test]
     fn bad_length_and_copy_are_errors() {
         let mut buf = BytesMut::from(&b"Z\x00\x00\x00\x02"[..]);
