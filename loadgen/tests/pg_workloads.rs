@@ -179,6 +179,55 @@ fn failing_statements_are_counted_by_sqlstate() {
         assert_eq!(num(&j, "errors.server.22012"), 12, "{protocol}: {j}");
         assert_eq!(num(&j, "errors.total"), 12, "{protocol}: {j}");
     }
+    // A request that outlives --timeout is a timeout; the connection is replaced.
+    let slow = SharedFile::new("slow.sql", "SELECT pg_sleep(5)", false);
+    let run = loadgen(
+        &[
+            "pg",
+            "--url",
+            &u,
+            "-f",
+            &slow.arg(),
+            "--timeout",
+            "200ms",
+            "-n",
+            "3",
+            "-c",
+            "1",
+            "--json",
+        ],
+        &pw(&pg),
+    );
+    let j = run.json();
+    assert_eq!(num(&j, "errors.timeout"), 3, "{j}");
+    assert_eq!(num(&j, "connections_opened"), 3, "{j}");
+
+    // A backend that is terminated mid-request: its FATAL error is counted, then a new
+    // connection carries on.
+    let kill = SharedFile::new(
+        "kill.sql",
+        "SELECT pg_terminate_backend(pg_backend_pid())",
+        false,
+    );
+    let run = loadgen(
+        &[
+            "pg",
+            "--url",
+            &u,
+            "-f",
+            &kill.arg(),
+            "-n",
+            "5",
+            "-c",
+            "1",
+            "--json",
+        ],
+        &pw(&pg),
+    );
+    let j = run.json();
+    assert_eq!(num(&j, "errors.server.57P01"), 5, "{j}");
+    assert_eq!(num(&j, "connections_opened"), 5, "{j}");
+
     // The same transaction succeeding works too.
     let ok = SharedFile::new("ok.sql", "BEGIN; SELECT {rand 1 9}; COMMIT;", false);
     let run = loadgen(
