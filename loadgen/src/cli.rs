@@ -81,6 +81,9 @@ pub struct LoadArgs {
     /// Worker threads, each with its own event loop; connections are spread over them
     #[arg(short = 'j', long, default_value_t = 1)]
     pub threads: usize,
+    /// Pin worker thread i to CPU core i (modulo the cores there are)
+    #[arg(long)]
+    pub pin: bool,
     /// Measured duration, e.g. 10s, 500ms, 2m [default: 10s unless --requests is given]
     #[arg(short = 'T', long, value_parser = crate::duration::parse)]
     pub duration: Option<Duration>,
@@ -163,6 +166,7 @@ impl LoadArgs {
             rate: self.rate,
             timeout: self.timeout,
             per_request: self.connect_per_request,
+            pin: self.pin,
             hdr_interval: self.hdr_log.as_ref().map(|_| self.hdr_interval),
             seed: self.seed.unwrap_or_else(clock_seed),
         })

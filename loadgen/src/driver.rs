@@ -43,6 +43,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// Open and close a connection around every request.
     pub per_request: bool,
+    /// Pin each worker thread to a core of its own.
+    pub pin: bool,
     /// Interval of the HDR log, if one is written.
     pub hdr_interval: Option<Duration>,
     pub seed: u64,
@@ -129,6 +131,11 @@ pub fn run<T: Target>(plan: &Plan, target: Arc<T>) -> anyhow::Result<Outcome> {
                 .unwrap_or_default(),
         })
         .collect();
+    let cores = if plan.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let barrier = Arc::new(Barrier::new(threads + 1));
     let start_cell: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
     let mut handles = Vec::with_capacity(threads);
@@ -144,9 +151,16 @@ pub fn run<T: Target>(plan: &Plan, target: Arc<T>) -> anyhow::Result<Outcome> {
             barrier.clone(),
             start_cell.clone(),
         );
+        let core = (!cores.is_empty()).then(|| cores[t % cores.len()]);
         let handle = thread::Builder::new()
             .name(format!("loadgen-{t}"))
-            .spawn(move || worker_thread(plan, target, mine, barrier, start_cell))
+            .spawn(move || {
+                // Pinning is a request, not a requirement: a refused pin leaves the thread free.
+                if let Some(core) = core {
+                    let _ = core_affinity::set_for_current(core);
+                }
+                worker_thread(plan, target, mine, barrier, start_cell)
+            })
             .map_err(|e| anyhow::anyhow!("cannot start worker thread: {e}"))?;
         handles.push(handle);
     }

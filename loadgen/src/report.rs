@@ -98,6 +98,7 @@ pub fn json(outcome: &Outcome, plan: &Plan, workload: Value) -> Value {
             "requests_limit": plan.requests,
             "warmup_s": plan.warmup.as_secs_f64(),
             "connect_per_request": plan.per_request,
+            "pinned": plan.pin,
             "timeout_s": plan.timeout.as_secs_f64(),
             "seed": plan.seed,
             "max_send_lag_us": plan.rate.map(|_| us(nanos(s.max_send_lag))),
