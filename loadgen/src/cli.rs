@@ -100,9 +100,12 @@ pub struct LoadArgs {
     /// Open a new connection for every request (its set-up is part of the latency)
     #[arg(short = 'C', long)]
     pub connect_per_request: bool,
-    /// Limit on one request and on one connection set-up
+    /// Limit on one request
     #[arg(long, value_parser = crate::duration::parse, default_value = "10s")]
     pub timeout: Duration,
+    /// Limit on opening one connection (TCP, TLS, authentication, preparing the statements)
+    #[arg(long, value_parser = crate::duration::parse, default_value = "10s")]
+    pub connect_timeout: Duration,
     /// Print the JSON report on stdout (the text report goes to stderr)
     #[arg(long)]
     pub json: bool,
@@ -140,8 +143,8 @@ impl LoadArgs {
         if self.duration.is_some_and(|d| d.is_zero()) {
             return Err("--duration must be longer than zero".into());
         }
-        if self.timeout.is_zero() {
-            return Err("--timeout must be longer than zero".into());
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("--timeout and --connect-timeout must be longer than zero".into());
         }
         if self.hdr_interval < Duration::from_millis(10) {
             return Err("--hdr-interval must be at least 10ms".into());
@@ -165,6 +168,7 @@ impl LoadArgs {
             warmup: self.warmup,
             rate: self.rate,
             timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
             per_request: self.connect_per_request,
             pin: self.pin,
             hdr_interval: self.hdr_log.as_ref().map(|_| self.hdr_interval),

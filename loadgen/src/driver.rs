@@ -39,8 +39,10 @@ pub struct Plan {
     pub warmup: Duration,
     /// Open loop: total requests per second over all connections.
     pub rate: Option<f64>,
-    /// Limit on one request, and on one connection set-up.
+    /// Limit on one request.
     pub timeout: Duration,
+    /// Limit on one connection set-up (TCP, TLS, authentication, Parse).
+    pub connect_timeout: Duration,
     /// Open and close a connection around every request.
     pub per_request: bool,
     /// Pin each worker thread to a core of its own.
@@ -98,6 +100,7 @@ struct Ctx {
     measure_start: Instant,
     end: Option<Instant>,
     timeout: Duration,
+    connect_timeout: Duration,
     per_request: bool,
     /// Open loop: time between two sends of one connection.
     interval: Option<Duration>,
@@ -271,7 +274,7 @@ async fn worker<C: Client>(
             .iter()
             .map(|_| {
                 let client = client.clone();
-                let timeout = plan.timeout;
+                let timeout = plan.connect_timeout;
                 monoio::spawn(async move {
                     match monoio::time::timeout(timeout, client.connect()).await {
                         Ok(res) => res.map(Some),
@@ -301,6 +304,7 @@ async fn worker<C: Client>(
         measure_start,
         end: plan.duration.map(|d| measure_start + d),
         timeout: plan.timeout,
+        connect_timeout: plan.connect_timeout,
         per_request: plan.per_request,
         interval: plan
             .rate
@@ -352,8 +356,8 @@ enum Timed<T> {
     Cut,
 }
 
-async fn bounded<F: Future>(ctx: &Ctx, fut: F) -> Timed<F::Output> {
-    let limit = Instant::now() + ctx.timeout;
+async fn bounded<F: Future>(ctx: &Ctx, timeout: Duration, fut: F) -> Timed<F::Output> {
+    let limit = Instant::now() + timeout;
     let (at, cut) = match ctx.end {
         Some(end) if end < limit => (end, true),
         _ => (limit, false),
@@ -384,10 +388,10 @@ async fn drive<C: Client>(
     let mut prev_done = ctx.start;
     // Counted requests that ended (successes and failures).
     let mut finished: u64 = 0;
-    let timeout_failure = |what: &str| {
+    let timeout_failure = |what: &str, limit: Duration| {
         Failure::new(
             ErrorKind::Timeout,
-            format!("{what} took longer than {:?}", ctx.timeout),
+            format!("{what} took longer than {limit:?}"),
             After::Reconnect,
         )
     };
@@ -432,7 +436,7 @@ async fn drive<C: Client>(
         let ready_at = intended.max(prev_done);
 
         if conn.is_none() {
-            let failure = match bounded(&ctx, client.connect()).await {
+            let failure = match bounded(&ctx, ctx.connect_timeout, client.connect()).await {
                 Timed::Cut => break,
                 Timed::Done(Ok(c)) => {
                     conn = Some(c);
@@ -442,7 +446,7 @@ async fn drive<C: Client>(
                     None
                 }
                 Timed::Done(Err(f)) => Some(f),
-                Timed::Expired => Some(timeout_failure("connection set-up")),
+                Timed::Expired => Some(timeout_failure("connection set-up", ctx.connect_timeout)),
             };
             if let Some(f) = failure {
                 if counted {
@@ -464,7 +468,7 @@ async fn drive<C: Client>(
         }
         let Some(c) = conn.as_mut() else { continue };
         let sent = Instant::now();
-        let res = bounded(&ctx, client.request(c, &mut rng)).await;
+        let res = bounded(&ctx, ctx.timeout, client.request(c, &mut rng)).await;
         let done = Instant::now();
         prev_done = done;
         // Latency is measured from the intended time in closed loop (there it is when the loop
@@ -485,7 +489,7 @@ async fn drive<C: Client>(
             let result = match res {
                 Timed::Cut => break,
                 Timed::Done(r) => r,
-                Timed::Expired => Err(timeout_failure("request")),
+                Timed::Expired => Err(timeout_failure("request", ctx.timeout)),
             };
             let mut s = stats.borrow_mut();
             match result {

@@ -169,7 +169,8 @@ fn run_pg(args: PgArgs) -> anyhow::Result<ExitCode> {
             format!("file {}", path.display()),
         ),
         (None, Some(scenario)) => {
-            let keys = match probe_keys(&params, scenario, plan.timeout)? {
+            let keys = match probe_keys(&params, scenario, plan.connect_timeout.max(plan.timeout))?
+            {
                 Some(k) => k,
                 None if scenario == Scenario::MaskRow => args.sizes.customers,
                 None => args.sizes.rows,

@@ -100,6 +100,7 @@ pub fn json(outcome: &Outcome, plan: &Plan, workload: Value) -> Value {
             "connect_per_request": plan.per_request,
             "pinned": plan.pin,
             "timeout_s": plan.timeout.as_secs_f64(),
+            "connect_timeout_s": plan.connect_timeout.as_secs_f64(),
             "seed": plan.seed,
             "max_send_lag_us": plan.rate.map(|_| us(nanos(s.max_send_lag))),
             "unsent": plan.rate.map(|_| s.unsent),

@@ -3,15 +3,16 @@
 
 mod common;
 
-use common::{loadgen, num, psql, start_pg, url, SharedFile};
+use common::{loadgen, num, psql, start_pg_trusting, url, SharedFile};
 
 fn pw(pg: &common::TempPostgres) -> [(&'static str, &str); 1] {
     [("PGPASSWORD", pg.password())]
 }
 
-#[test]
-fn request_bound_runs_count_exactly_in_both_protocols() {
-    let pg = start_pg(&[]);
+/// Every scenario and a two-statement script, bounded by request count, in one protocol: exactly
+/// that many successes, rows and (for small-insert) inserted rows.
+fn request_bound_runs_count_exactly(protocol: &str) {
+    let (pg, _hba) = start_pg_trusting();
     let u = url(&pg);
     let init = loadgen(
         &["init", "--url", &u, "--rows", "1000", "--customers", "100"],
@@ -20,35 +21,33 @@ fn request_bound_runs_count_exactly_in_both_protocols() {
     assert_eq!(init.code(), Some(0), "{}", init.stderr);
     assert_eq!(psql(&pg, "SELECT count(*) FROM loadgen_accounts"), "1000");
 
-    for protocol in ["simple", "prepared"] {
-        let cases = [
-            ("point-select", "200", 200),
-            ("read-100", "20", 2000),
-            ("mask-row", "50", 50),
-            ("small-insert", "150", 0),
-        ];
-        for (scenario, n, rows) in cases {
-            let run = loadgen(
-                &[
-                    "pg", "--url", &u, "-s", scenario, "-M", protocol, "-n", n, "-c", "4", "-j",
-                    "2", "--json",
-                ],
-                &pw(&pg),
-            );
-            assert_eq!(run.code(), Some(0), "{scenario} {protocol}: {}", run.stderr);
-            let j = run.json();
-            let n: u64 = n.parse().unwrap();
-            assert_eq!(num(&j, "successes"), n, "{scenario} {protocol}: {j}");
-            assert_eq!(num(&j, "requests"), n, "{scenario} {protocol}");
-            assert_eq!(num(&j, "errors.total"), 0, "{scenario} {protocol}: {j}");
-            assert_eq!(num(&j, "rows"), rows, "{scenario} {protocol}");
-            assert_eq!(num(&j, "latency_us.count"), n, "{scenario} {protocol}");
-            assert_eq!(num(&j, "connections_opened"), 4, "{scenario} {protocol}");
-            assert_eq!(j["workload"]["protocol"], protocol);
-        }
+    let cases = [
+        ("point-select", "200", 200),
+        ("read-100", "20", 2000),
+        ("mask-row", "50", 50),
+        ("small-insert", "150", 0),
+    ];
+    for (scenario, n, rows) in cases {
+        let run = loadgen(
+            &[
+                "pg", "--url", &u, "-s", scenario, "-M", protocol, "-n", n, "-c", "4", "-j", "2",
+                "--json",
+            ],
+            &pw(&pg),
+        );
+        assert_eq!(run.code(), Some(0), "{scenario}: {}", run.stderr);
+        let j = run.json();
+        let n: u64 = n.parse().unwrap();
+        assert_eq!(num(&j, "successes"), n, "{scenario}: {j}");
+        assert_eq!(num(&j, "requests"), n, "{scenario}");
+        assert_eq!(num(&j, "errors.total"), 0, "{scenario}: {j}");
+        assert_eq!(num(&j, "rows"), rows, "{scenario}");
+        assert_eq!(num(&j, "latency_us.count"), n, "{scenario}");
+        assert_eq!(num(&j, "connections_opened"), 4, "{scenario}");
+        assert_eq!(j["workload"]["protocol"], protocol);
     }
     // Every insert landed, no more, no fewer.
-    assert_eq!(psql(&pg, "SELECT count(*) FROM loadgen_events"), "300");
+    assert_eq!(psql(&pg, "SELECT count(*) FROM loadgen_events"), "150");
 
     // A script of two statements with placeholders: one request runs both.
     let script = SharedFile::new(
@@ -57,34 +56,42 @@ fn request_bound_runs_count_exactly_in_both_protocols() {
          SELECT {rand -5 5} AS x, 'a;b' AS y;\n",
         false,
     );
-    for protocol in ["simple", "prepared"] {
-        let run = loadgen(
-            &[
-                "pg",
-                "--url",
-                &u,
-                "-f",
-                &script.arg(),
-                "-M",
-                protocol,
-                "-n",
-                "77",
-                "-c",
-                "3",
-                "--json",
-            ],
-            &pw(&pg),
-        );
-        let j = run.json();
-        assert_eq!(num(&j, "successes"), 77, "{protocol}: {j}");
-        assert_eq!(num(&j, "rows"), 154, "{protocol}");
-        assert_eq!(j["workload"]["statements"], 2);
-    }
+    let run = loadgen(
+        &[
+            "pg",
+            "--url",
+            &u,
+            "-f",
+            &script.arg(),
+            "-M",
+            protocol,
+            "-n",
+            "77",
+            "-c",
+            "3",
+            "--json",
+        ],
+        &pw(&pg),
+    );
+    let j = run.json();
+    assert_eq!(num(&j, "successes"), 77, "{j}");
+    assert_eq!(num(&j, "rows"), 154);
+    assert_eq!(j["workload"]["statements"], 2);
+}
+
+#[test]
+fn request_bound_runs_count_exactly_simple() {
+    request_bound_runs_count_exactly("simple");
+}
+
+#[test]
+fn request_bound_runs_count_exactly_prepared() {
+    request_bound_runs_count_exactly("prepared");
 }
 
 #[test]
 fn failing_statements_are_counted_by_sqlstate() {
-    let pg = start_pg(&[]);
+    let (pg, _hba) = start_pg_trusting();
     let u = url(&pg);
     let missing = SharedFile::new("missing.sql", "SELECT * FROM no_such_table", false);
     let run = loadgen(
@@ -250,10 +257,12 @@ fn failing_statements_are_counted_by_sqlstate() {
 
 #[test]
 fn open_loop_sends_about_the_requested_rate() {
-    let pg = start_pg(&[]);
+    let (pg, _hba) = start_pg_trusting();
     let u = url(&pg);
     let select = SharedFile::new("one.sql", "SELECT {rand 1 100}", false);
-    // 40 requests/s for 2 s: about 80 requests (generous bounds; never a timing assertion).
+    // 40 requests/s for 2 s from 2 connections: the schedule holds exactly 80 requests, each
+    // either answered in time or reported unsent (a loaded machine moves requests from one to the
+    // other, never the sum; the lower bound is generous).
     let run = loadgen(
         &[
             "pg",
@@ -274,7 +283,8 @@ fn open_loop_sends_about_the_requested_rate() {
     assert_eq!(run.code(), Some(0), "{}", run.stderr);
     let j = run.json();
     let n = num(&j, "requests");
-    assert!((50..=110).contains(&n), "{n} requests at 40/s for 2 s: {j}");
+    assert_eq!(n + num(&j, "load.unsent"), 80, "{j}");
+    assert!(n >= 40, "{n} of 80 scheduled requests answered: {j}");
     assert_eq!(j["load"]["mode"], "open");
     assert!(j["service_time_us"].is_object(), "{j}");
     assert!(j["load"]["max_send_lag_us"].is_number());
@@ -323,10 +333,10 @@ fn open_loop_sends_about_the_requested_rate() {
         &pw(&pg),
     );
     let j = run.json();
-    let latency = j["latency_us"]["max"].as_f64().unwrap();
-    let service = j["service_time_us"]["max"].as_f64().unwrap();
+    let latency = j["latency_us"]["p50"].as_f64().unwrap();
+    let service = j["service_time_us"]["p50"].as_f64().unwrap();
     assert!(
-        latency > 3.0 * service,
+        latency > 2.0 * service,
         "latency {latency} µs vs service {service} µs: {j}"
     );
     assert!(num(&j, "load.unsent") > 20, "{j}");
@@ -334,7 +344,7 @@ fn open_loop_sends_about_the_requested_rate() {
 
 #[test]
 fn time_bound_run_with_warmup_and_hdr_log() {
-    let pg = start_pg(&[]);
+    let (pg, _hba) = start_pg_trusting();
     let u = url(&pg);
     let select = SharedFile::new("one.sql", "SELECT 1", false);
     let log = std::env::temp_dir().join(format!("loadgen-{}.hlog", common::random_hex(6)));
@@ -415,7 +425,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 #[test]
 fn scenarios_without_their_tables_say_to_run_init() {
-    let pg = start_pg(&[]);
+    let (pg, _hba) = start_pg_trusting();
     let run = loadgen(
         &["pg", "--url", &url(&pg), "-s", "point-select", "-n", "5"],
         &pw(&pg),

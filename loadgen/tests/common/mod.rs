@@ -193,3 +193,16 @@ pub fn num(v: &Value, path: &str) -> u64 {
     cur.as_u64()
         .unwrap_or_else(|| panic!("{path} is not a count in {v}"))
 }
+
+/// A throwaway server that trusts every loopback connection: for tests about workloads rather
+/// than authentication, where a SCRAM exchange per connection (slow in debug builds) buys
+/// nothing. The hba file must outlive the server.
+pub fn start_pg_trusting() -> (TempPostgres, SharedFile) {
+    let hba = SharedFile::new(
+        "trust-hba.conf",
+        "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+        false,
+    );
+    let pg = start_pg(&[("hba_file", &hba.arg())]);
+    (pg, hba)
+}
