@@ -10,6 +10,8 @@ scenarios:
   connect          a new connection per transaction (pgbench -C), TLS off and on
   read-100-masked  a 100-row read of personal data; sluice-policy masks three columns
   workers          select-only at --clients through sluice with each of --workers-list shards
+  idle             --connections held open by sluice-loadgen with a trickle of --rate queries/s;
+                   memory per client connection of each target
 options:
   --duration SECS      seconds per pgbench run (default 20; 15 for the multi-case scenarios)
   --clients N          pgbench clients, -c (default 32; 8 for connect)
@@ -29,6 +31,9 @@ options:
   --sluice-workers N   gateway shards of the sluice and sluice-policy targets (default 1: one
                        thread, like pgbouncer, on a machine whose cores also run PostgreSQL and
                        pgbench; 0 = one per core, pinned)
+  --connections N      idle: connections held open (default 1000)
+  --rate N             idle: queries per second over all of them (default 50)
+  --loadgen PATH       sluice-loadgen binary (default: next to the sluice binary)
   --out DIR            run folder (default bench-harness/runs/<YYYY-MM-DD>-SCENARIO)
   --perf DIR           profile every gateway target with perf during its first-round runs and
                        write DIR/<target>-<case>.svg flamegraphs (and .folded stacks)";
@@ -49,6 +54,8 @@ pub enum Scenario {
     Read100Masked,
     /// Select-only through gateways with different shard counts.
     Workers,
+    /// Many idle connections with a trickle of queries: memory per connection.
+    Idle,
 }
 
 impl Scenario {
@@ -60,6 +67,7 @@ impl Scenario {
             "connect" => Scenario::Connect,
             "read-100-masked" => Scenario::Read100Masked,
             "workers" => Scenario::Workers,
+            "idle" => Scenario::Idle,
             _ => return None,
         })
     }
@@ -72,6 +80,7 @@ impl Scenario {
             Scenario::Connect => "connect",
             Scenario::Read100Masked => "read-100-masked",
             Scenario::Workers => "workers",
+            Scenario::Idle => "idle",
         }
     }
 }
@@ -107,6 +116,12 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Where to write flamegraphs of the gateway targets, if profiling.
     pub perf: Option<PathBuf>,
+    /// idle: connections held open.
+    pub connections: u32,
+    /// idle: queries per second over all connections.
+    pub rate: u32,
+    /// The sluice-loadgen binary.
+    pub loadgen: PathBuf,
 }
 
 impl Options {
@@ -132,7 +147,11 @@ impl Options {
             sluice_workers: 1,
             out: None,
             perf: None,
+            connections: 1000,
+            rate: 50,
+            loadgen: PathBuf::new(),
         };
+        let mut loadgen = None;
         let mut targets = None;
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -155,9 +174,13 @@ impl Options {
                 "--sluice-workers" => opts.sluice_workers = number(flag, &value()?)?,
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
                 "--perf" => opts.perf = Some(PathBuf::from(value()?)),
+                "--connections" => opts.connections = number(flag, &value()?)?,
+                "--rate" => opts.rate = number(flag, &value()?)?,
+                "--loadgen" => loadgen = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown option {other}\n{USAGE}")),
             }
         }
+        opts.loadgen = loadgen.unwrap_or_else(|| crate::idle::default_loadgen(&opts.sluice));
         let workers_targets: Vec<String> = opts
             .workers_list
             .iter()
@@ -178,10 +201,10 @@ impl Options {
 
     /// Every client count a run of this scenario uses.
     pub fn client_counts(&self) -> Vec<u32> {
-        if self.scenario == Scenario::SelectOnly {
-            self.clients_list.clone()
-        } else {
-            vec![self.clients]
+        match self.scenario {
+            Scenario::SelectOnly => self.clients_list.clone(),
+            Scenario::Idle => vec![self.connections],
+            _ => vec![self.clients],
         }
     }
 }

@@ -6,6 +6,7 @@ mod chart;
 mod cli;
 mod endpoint;
 mod flame;
+mod idle;
 mod perf;
 mod pgbench;
 mod pgbouncer;

@@ -92,6 +92,11 @@ impl Pgbouncer {
         })
     }
 
+    /// The pgbouncer process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Where clients connect.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint

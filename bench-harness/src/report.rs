@@ -27,6 +27,14 @@ pub struct Row {
     pub failed_transactions: u64,
     /// Errors of rounds that did not complete, or why the target never started.
     pub errors: Vec<String>,
+    /// Percentiles (p50, p99) in ms as a generator reported them, per round, where no
+    /// per-transaction log exists (sluice-loadgen runs).
+    pub reported_ms: Vec<(f64, f64)>,
+    /// Connections held open (idle scenario).
+    pub connections: u64,
+    /// Resident memory of the target before the load and with every connection open, KiB,
+    /// per round.
+    pub rss_kib: Vec<(u64, u64)>,
 }
 
 impl Row {
@@ -41,7 +49,26 @@ impl Row {
     }
 
     fn ms(&self, p: f64) -> Option<f64> {
+        if self.latencies_us.is_empty() && !self.reported_ms.is_empty() {
+            // Only the percentiles the generator reported: their mean over the rounds.
+            let pick = |r: &(f64, f64)| if p == 50.0 { r.0 } else { r.1 };
+            let values: Vec<f64> = self.reported_ms.iter().map(pick).collect();
+            return (p == 50.0 || p == 99.0).then(|| stats::mean(&values));
+        }
         stats::percentile(&self.latencies_us, p).map(|us| us as f64 / 1000.0)
+    }
+
+    /// Memory per client connection, KiB: the mean over rounds of (with − before) / connections.
+    pub fn kib_per_connection(&self) -> Option<f64> {
+        if self.rss_kib.is_empty() || self.connections == 0 {
+            return None;
+        }
+        let per: Vec<f64> = self
+            .rss_kib
+            .iter()
+            .map(|(before, with)| (*with as f64 - *before as f64) / self.connections as f64)
+            .collect();
+        Some(stats::mean(&per))
     }
 }
 
@@ -260,6 +287,29 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
             ));
         }
     }
+    let memory: Vec<&Row> = rows.iter().filter(|r| !r.rss_kib.is_empty()).collect();
+    if !memory.is_empty() {
+        out.push_str(
+            "\n## Memory per client connection\n\n\
+             Resident memory (VmRSS) of the target process before the load and once every \
+             connection is open, mean over rounds; per connection is the difference over the \
+             connections held.\n\n\
+             | target | connections | RSS before (MiB) | RSS with connections (MiB) | KiB per connection |\n\
+             |---|---:|---:|---:|---:|\n",
+        );
+        for row in memory {
+            let before: Vec<f64> = row.rss_kib.iter().map(|r| r.0 as f64 / 1024.0).collect();
+            let with: Vec<f64> = row.rss_kib.iter().map(|r| r.1 as f64 / 1024.0).collect();
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                row.target,
+                row.connections,
+                fmt(Some(stats::mean(&before)), 1),
+                fmt(Some(stats::mean(&with)), 1),
+                fmt(row.kib_per_connection(), 1),
+            ));
+        }
+    }
     let errors: Vec<String> = rows
         .iter()
         .flat_map(|r| {
@@ -298,6 +348,9 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
                 "ratio_vs_sluice": ratio(row, find(rows, "sluice", &row.case)),
                 "ratio_vs_pgbouncer": ratio(row, find(rows, "pgbouncer", &row.case)),
                 "errors": row.errors,
+                "connections": row.connections,
+                "rss_kib_rounds": row.rss_kib,
+                "kib_per_connection": row.kib_per_connection(),
             })
         })
         .collect();
@@ -411,6 +464,20 @@ mod tests {
         let json = summary_json(&params(), &rows);
         assert_eq!(json["sluice_policy_vs_sluice"][0]["tps_ratio"], 0.75);
         assert_eq!(json["results"][2]["ratio_vs_sluice"], 0.75);
+    }
+
+    #[test]
+    fn memory_per_connection_is_the_growth_over_the_connections() {
+        let mut r = row("sluice", "1000 connections, 50 req/s", &[50.0, 50.0]);
+        r.latencies_us.clear();
+        r.reported_ms = vec![(0.5, 2.0), (0.7, 4.0)];
+        r.connections = 1000;
+        r.rss_kib = vec![(10_000, 30_000), (10_000, 34_000)];
+        assert_eq!(r.kib_per_connection(), Some(22.0));
+        assert_eq!(r.p99_ms(), Some(3.0));
+        let md = summary_md(&params(), &[r]);
+        assert!(md.contains("## Memory per client connection"), "{md}");
+        assert!(md.contains("| sluice | 1000 | 9.8 | 31.2 | 22.0 |"), "{md}");
     }
 
     #[test]

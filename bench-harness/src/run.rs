@@ -11,13 +11,14 @@ use std::time::Duration;
 use crate::chart;
 use crate::cli::{self, Options};
 use crate::endpoint::Endpoint;
+use crate::idle;
 use crate::perf;
 use crate::pgbench;
 use crate::pgbouncer::Pgbouncer;
 use crate::postgres::{Postgres, SUPERUSER};
 use crate::proc;
 use crate::report::{self, Params, Row};
-use crate::scenarios;
+use crate::scenarios::{self, Work};
 use crate::scratch::Scratch;
 use crate::sluice::{Profile, Sluice};
 use crate::sluice_policy;
@@ -196,26 +197,35 @@ pub fn run(opts: &Options) -> Result<(), String> {
                     .iter_mut()
                     .find(|r| r.target == endpoint.name && r.case == case.label)
                     .expect("a row per target and case");
-                let name = format!(
-                    "round{round}-{}-{}.txt",
-                    endpoint.name,
-                    case.label.replace([' ', '='], "-")
-                );
+                let name = format!("round{round}-{}-{}.txt", endpoint.name, slug(&case.label));
                 let profiler = match (&opts.perf, round) {
                     (Some(dir), 1) => gateways
                         .iter()
                         .find(|g| g.endpoint().name == endpoint.name)
                         .map(|g| {
-                            let name = format!(
-                                "{}-{}",
-                                endpoint.name,
-                                case.label.replace([' ', '='], "-")
-                            );
+                            let name = format!("{}-{}", endpoint.name, slug(&case.label));
                             perf::Recording::start(g.pid(), dir, &name, opts.duration)
                         }),
                     _ => None,
                 };
-                let outcome = pgbench::run(&pgbench_bin, endpoint, &case.load, &log_dir);
+                let outcome = match &case.work {
+                    Work::Pgbench(load) => {
+                        pgbench::run(&pgbench_bin, endpoint, load, &log_dir).map(Outcome::Pgbench)
+                    }
+                    Work::Idle(load, script) => {
+                        let pid = gateways
+                            .iter()
+                            .find(|g| g.endpoint().name == endpoint.name)
+                            .map(Sluice::pid)
+                            .or_else(|| {
+                                (endpoint.name == "pgbouncer")
+                                    .then(|| bouncer.as_ref().map(Pgbouncer::pid))
+                                    .flatten()
+                            });
+                        idle::run(&opts.loadgen, endpoint, load, script, pid, scratch.path())
+                            .map(Outcome::Idle)
+                    }
+                };
                 if let Some(recording) = profiler {
                     match recording.and_then(|r| r.finish(&endpoint.name, &case.label)) {
                         Ok(svg) => say(&format!("  flamegraph: {}", svg.display())),
@@ -226,7 +236,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
                     }
                 }
                 match outcome {
-                    Ok(result) => {
+                    Ok(Outcome::Pgbench(result)) => {
                         say(&format!(
                             "  tps {:.0}, latency avg {:.3} ms",
                             result.tps, result.latency_avg_ms
@@ -237,6 +247,27 @@ pub fn run(opts: &Options) -> Result<(), String> {
                         row.failed_transactions += result.failed;
                         row.latencies_us.extend(result.latencies_us);
                         raw.push((name, result.output));
+                    }
+                    Ok(Outcome::Idle(result)) => {
+                        say(&format!(
+                            "  {:.0} req/s, p99 {:.3} ms, {} connections, memory {}",
+                            result.throughput,
+                            result.p99_ms,
+                            result.opened,
+                            match result.rss_kib {
+                                Some((a, b)) => format!("{a} -> {b} KiB"),
+                                None => "not read".into(),
+                            }
+                        ));
+                        row.tps.push(result.throughput);
+                        row.reported_ms.push((result.p50_ms, result.p99_ms));
+                        row.transactions += result.successes;
+                        row.failed_transactions += result.errors;
+                        row.connections = result.opened;
+                        if let Some(rss) = result.rss_kib {
+                            row.rss_kib.push(rss);
+                        }
+                        raw.push((name.replace(".txt", ".json.txt"), result.output));
                     }
                     Err(e) => {
                         say(&format!("  failed: {e}"));
@@ -343,6 +374,12 @@ fn busy_machine() -> Option<String> {
         .then(|| format!("machine busy at start: 1-minute load average {load:.2} on {cpus} CPUs"))
 }
 
+/// What one case's run produced.
+enum Outcome {
+    Pgbench(pgbench::RunResult),
+    Idle(idle::IdleResult),
+}
+
 /// Starts one gateway target in its own scratch subdirectory, named as the target.
 fn start_gateway(
     opts: &Options,
@@ -366,6 +403,19 @@ fn start_gateway(
     )?;
     s.rename(target);
     Ok(s)
+}
+
+/// A case label as part of a file name: letters, digits and `-` only.
+fn slug(label: &str) -> String {
+    let mut out = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
 }
 
 fn say(message: &str) {

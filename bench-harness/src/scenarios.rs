@@ -5,15 +5,42 @@ use std::fs;
 use std::path::Path;
 
 use crate::cli::{Options, Scenario};
+use crate::idle::{self, IdleLoad};
 use crate::pgbench::Load;
 
-/// One pgbench invocation, run against every target in every round.
+/// One load, run against every target in every round.
 #[derive(Debug, Clone)]
 pub struct Case {
     /// Name in reports: `prepared c=32`, `tls on`, ...
     pub label: String,
-    /// The pgbench run.
-    pub load: Load,
+    /// The load.
+    pub work: Work,
+}
+
+/// What drives a case.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// A pgbench run.
+    Pgbench(Load),
+    /// Idle connections held by sluice-loadgen, with its script.
+    Idle(IdleLoad, std::path::PathBuf),
+}
+
+impl Case {
+    fn pgbench(label: String, load: Load) -> Case {
+        Case {
+            label,
+            work: Work::Pgbench(load),
+        }
+    }
+
+    /// The pgbench load, for the cases pgbench drives.
+    pub fn load_mut(&mut self) -> Option<&mut Load> {
+        match &mut self.work {
+            Work::Pgbench(load) => Some(load),
+            Work::Idle(..) => None,
+        }
+    }
 }
 
 /// Everything a scenario asks of the run.
@@ -76,13 +103,13 @@ pub fn spec(opts: &Options, scripts: &Path) -> Result<Spec, String> {
     let by_protocol = |clients: u32, with_clients: bool| -> Vec<Case> {
         opts.protocols
             .iter()
-            .map(|p| Case {
-                label: if with_clients {
+            .map(|p| {
+                let label = if with_clients {
                     format!("{p} c={clients}")
                 } else {
                     p.clone()
-                },
-                load: load(clients, p),
+                };
+                Case::pgbench(label, load(clients, p))
             })
             .collect()
     };
@@ -119,8 +146,10 @@ pub fn spec(opts: &Options, scripts: &Path) -> Result<Spec, String> {
             let mut cases = Vec::new();
             for tls_on in [false, true] {
                 for mut case in by_protocol(opts.clients, false) {
-                    case.load.connect = true;
-                    case.load.tls = tls_on;
+                    if let Some(load) = case.load_mut() {
+                        load.connect = true;
+                        load.tls = tls_on;
+                    }
                     case.label =
                         format!("{} tls {}", case.label, if tls_on { "on" } else { "off" });
                     cases.push(case);
@@ -139,6 +168,29 @@ pub fn spec(opts: &Options, scripts: &Path) -> Result<Spec, String> {
                 ),
             )
         }
+        Scenario::Idle => {
+            let script = scripts.join("idle.sql");
+            fs::write(&script, idle::SCRIPT)
+                .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+            let load = IdleLoad {
+                connections: opts.connections,
+                rate: opts.rate,
+                duration: opts.duration,
+            };
+            let label = format!("{} connections, {} req/s", opts.connections, opts.rate);
+            (
+                vec![Case {
+                    label,
+                    work: Work::Idle(load, script),
+                }],
+                format!(
+                    "sluice-loadgen pg -M prepared -c {} -j 2 -R {} -T {}s, one primary-key \
+                     select of pgbench_accounts per request; resident memory of the target \
+                     before and with every connection open",
+                    opts.connections, opts.rate, opts.duration
+                ),
+            )
+        }
         Scenario::Read100Masked => {
             let script = scripts.join("read-100.sql");
             fs::write(&script, read_100_script())
@@ -147,7 +199,9 @@ pub fn spec(opts: &Options, scripts: &Path) -> Result<Spec, String> {
             let cases = by_protocol(opts.clients, false)
                 .into_iter()
                 .map(|mut c| {
-                    c.load.script = Some(script.clone());
+                    if let Some(load) = c.load_mut() {
+                        load.script = Some(script.clone());
+                    }
                     c
                 })
                 .collect();
@@ -209,7 +263,8 @@ mod tests {
                 "prepared c=256"
             ]
         );
-        assert_eq!(spec.cases[0].load.jobs, 1);
+        let mut first = spec.cases[0].clone();
+        assert_eq!(first.load_mut().unwrap().jobs, 1);
         assert_eq!(spec.max_clients, 256);
         assert!(spec.max_connections > 256);
     }
@@ -220,8 +275,16 @@ mod tests {
         assert!(spec.tls);
         let labels: Vec<&str> = spec.cases.iter().map(|c| c.label.as_str()).collect();
         assert_eq!(labels, ["simple tls off", "simple tls on"]);
-        assert!(spec.cases.iter().all(|c| c.load.connect));
-        assert!(spec.cases[1].load.tls && !spec.cases[0].load.tls);
+        let loads: Vec<Load> = spec
+            .cases
+            .iter()
+            .map(|c| match &c.work {
+                Work::Pgbench(load) => load.clone(),
+                Work::Idle(..) => panic!("connect is a pgbench scenario"),
+            })
+            .collect();
+        assert!(loads.iter().all(|l| l.connect));
+        assert!(loads[1].tls && !loads[0].tls);
     }
 
     #[test]
@@ -229,10 +292,29 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bench-spec-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let spec = spec(&opts(Scenario::Read100Masked, &[]), &dir).unwrap();
-        let script = spec.cases[0].load.script.clone().unwrap();
+        let mut case = spec.cases[0].clone();
+        let script = case.load_mut().unwrap().script.clone().unwrap();
         let text = fs::read_to_string(&script).unwrap();
         assert!(text.contains("BETWEEN :a AND :a + 99"), "{text}");
         assert!(spec.prepare_sql.unwrap().contains("CREATE TABLE people"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn idle_holds_the_connections_with_sluice_loadgen() {
+        let dir = std::env::temp_dir().join(format!("bench-idle-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let spec = spec(&opts(Scenario::Idle, &["--connections", "500"]), &dir).unwrap();
+        assert_eq!(spec.cases.len(), 1);
+        assert_eq!(spec.cases[0].label, "500 connections, 50 req/s");
+        let Work::Idle(load, script) = &spec.cases[0].work else {
+            panic!("idle is driven by sluice-loadgen")
+        };
+        assert_eq!(load.connections, 500);
+        assert!(fs::read_to_string(script)
+            .unwrap()
+            .contains("{rand 1 100000}"));
+        assert!(spec.max_connections >= 540);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
