@@ -7,8 +7,9 @@
 //!   of the client write that carried its ReadyForQuery;
 //! - added time: the gateway's own time on the batches of the round trip, each batch timed from
 //!   the end of the read that completed it to the end of the write that relayed it (client to
-//!   upstream, then upstream to client, including every batch of a long result set). A write
-//!   that waits for a slow reader counts as gateway time.
+//!   upstream, then upstream to client, including every batch of a long result set). A batch
+//!   ends when the runtime reports its write complete, so time queued behind the shard's other
+//!   sessions and a write waiting for a slow reader count as gateway time.
 //!
 //! The clock is read once after each read and once after each write, never per message. For a
 //! client with one request in flight each sample is exactly its round trip's time; with
