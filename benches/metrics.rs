@@ -28,7 +28,11 @@ fn round_trip(c: &mut Criterion) {
     });
     // Fill the histograms across their range so the snapshot copies realistic ones.
     for i in 1..10_000u64 {
-        shard.round_trips(1, Duration::from_micros(i * 37), Duration::from_nanos(i * 911));
+        shard.round_trips(
+            1,
+            Duration::from_micros(i * 37),
+            Duration::from_nanos(i * 911),
+        );
     }
     c.bench_function("metrics/shard_snapshot", |b| {
         b.iter(|| black_box(shard.snapshot(0, 10)))
