@@ -4,10 +4,12 @@
 //! Codecs and policy never perform I/O.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod codec;
 pub mod config;
 pub mod identity;
 pub mod mask;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod runtime;

@@ -60,6 +60,24 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:6432")]
         listen: String,
     },
+    /// Print a running gateway's statistics: one row per shard, then the total.
+    Stats(StatsArgs),
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// The gateway's admin listener, e.g. http://127.0.0.1:9432 (see `[admin] listen`).
+    #[arg(long)]
+    gateway: String,
+    /// CA certificate (PEM) that signed an https:// admin listener's certificate.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// How long to wait for the gateway, e.g. 5s.
+    #[arg(long, default_value = "5s")]
+    timeout: String,
 }
 
 #[derive(Subcommand)]
@@ -145,6 +163,20 @@ fn run(command: Command) -> Result<ExitCode> {
             let shutdown = Arc::new(Shutdown::default());
             watch_signals(shutdown.clone())?;
             setup::demo::run(&listen, shutdown)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats(args) => {
+            let timeout = parse_duration(&args.timeout)
+                .map_err(anyhow::Error::msg)
+                .context("--timeout")?;
+            let report =
+                sluice::admin::client::fetch(&args.gateway, args.ca_file.as_deref(), timeout)
+                    .with_context(|| format!("fetching statistics from {}", args.gateway))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", sluice::metrics::table::render(&report));
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

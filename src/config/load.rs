@@ -91,6 +91,12 @@ fn resolve_paths(config: &mut Config, base: &Path) {
             .chain(r.ca_file.iter_mut())
             .for_each(fix);
     }
+    if let Some(a) = &mut config.admin {
+        a.tls_cert
+            .iter_mut()
+            .chain(a.tls_key.iter_mut())
+            .for_each(fix);
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +140,48 @@ resources = ["orders"]
         let err = load(&write(dir.path(), &text)).unwrap_err().to_string();
         assert!(err.contains("pasword_env"), "{err}");
         assert!(err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn admin_plaintext_only_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |admin: &str| good() + "\n[admin]\n" + admin + "\n";
+        let ok = load(&write(dir.path(), &with("listen = \"127.0.0.1:9432\""))).unwrap();
+        assert_eq!(ok.config.admin.unwrap().listen, "127.0.0.1:9432");
+        load(&write(dir.path(), &with("listen = \"[::1]:9432\""))).unwrap();
+        let err = load(&write(dir.path(), &with("listen = \"0.0.0.0:9432\"")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.listen: plaintext HTTP is only allowed on a loopback address"),
+            "{err}"
+        );
+        let err = load(&write(
+            dir.path(),
+            &with("listen = \"10.0.0.1:9432\"\ntls_cert = \"c.pem\""),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("admin: tls_cert and tls_key must be given together"),
+            "{err}"
+        );
+        let err = load(&write(dir.path(), &with("listen = \"localhost:9432\"")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("admin.listen: `localhost:9432` is not an IP:port address"),
+            "{err}"
+        );
+        // With TLS, any address; the files are resolved next to the config and must exist.
+        std::fs::write(dir.path().join("c.pem"), "x").unwrap();
+        std::fs::write(dir.path().join("k.pem"), "x").unwrap();
+        let tls = with("listen = \"0.0.0.0:9432\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"");
+        let loaded = load(&write(dir.path(), &tls)).unwrap();
+        assert_eq!(
+            loaded.config.admin.unwrap().tls_cert,
+            Some(dir.path().join("c.pem"))
+        );
     }
 
     #[test]

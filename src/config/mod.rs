@@ -16,7 +16,7 @@ mod validate_policy;
 pub use duration::{format_duration, parse_duration};
 pub use load::{load, load_without_secrets, ConfigError, LoadedConfig};
 pub use model::{
-    Config, GatewaySection, IdentitySection, ListenerSection, Protocol, ResourceKind,
+    AdminSection, Config, GatewaySection, IdentitySection, ListenerSection, Protocol, ResourceKind,
     ResourceSection, RoleSection, UpstreamTls,
 };
 pub use policy::{

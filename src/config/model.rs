@@ -26,6 +26,22 @@ pub struct Config {
     /// Process-wide statement-policy settings.
     #[serde(default, skip_serializing_if = "PolicySection::is_empty")]
     pub policy: PolicySection,
+    /// The control plane's admin listener; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminSection>,
+}
+
+/// The control plane's HTTP listener (metrics and statistics for now).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// `IP:port`. Without `tls_cert`/`tls_key` the listener speaks plaintext HTTP, which is
+    /// allowed only on a loopback address.
+    pub listen: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Process-wide settings of the data plane.

@@ -37,6 +37,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     let mut p = Problems(Vec::new());
     gateway(config, &mut p);
     listeners(config, &mut p);
+    admin(config, &mut p);
     identity(config, &mut p);
     resources(config, &mut p);
     roles(config, &mut p);
@@ -100,6 +101,46 @@ fn listeners(config: &Config, p: &mut Problems) {
                 "is only allowed on a loopback address: session tokens would cross the network in the clear",
             );
         }
+    }
+}
+
+fn admin(config: &Config, p: &mut Problems) {
+    let Some(a) = &config.admin else {
+        return;
+    };
+    let addr = match a.listen.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            p.add(
+                "admin.listen",
+                format!("`{}` is not an IP:port address", a.listen),
+            );
+            None
+        }
+    };
+    match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => {
+            for (name, path) in [("tls_cert", cert), ("tls_key", key)] {
+                if !path.is_file() {
+                    p.add(
+                        format!("admin.{name}"),
+                        format!("{} does not exist or is not a file", path.display()),
+                    );
+                }
+            }
+        }
+        (None, None) => {
+            if let Some(addr) = addr.filter(|a| !a.ip().is_loopback()) {
+                p.add(
+                    "admin.listen",
+                    format!(
+                        "plaintext HTTP is only allowed on a loopback address, and {addr} is not \
+                         one: listen on 127.0.0.1 or ::1, or set admin.tls_cert and admin.tls_key"
+                    ),
+                );
+            }
+        }
+        _ => p.add("admin", "tls_cert and tls_key must be given together"),
     }
 }
 

@@ -167,6 +167,17 @@ impl RowPlan {
     /// A row whose column count differs from the plan is malformed: forwarding it unmasked is
     /// not an option.
     pub fn rewrite_data_row(&self, frame: &Frame, out: &mut BytesMut) -> Result<bool, CodecError> {
+        self.rewrite_data_row_counted(frame, out)
+            .map(|masked| masked > 0)
+    }
+
+    /// [`rewrite_data_row`](Self::rewrite_data_row), returning how many values were replaced
+    /// (0: nothing changed and nothing was appended).
+    pub fn rewrite_data_row_counted(
+        &self,
+        frame: &Frame,
+        out: &mut BytesMut,
+    ) -> Result<u32, CodecError> {
         let row = DataRow::decode(frame)?;
         if row.len() != self.columns.len() {
             return Err(CodecError::Malformed(
@@ -174,8 +185,9 @@ impl RowPlan {
             ));
         }
         if self.all_pass {
-            return Ok(false);
+            return Ok(0);
         }
+        let mut masked = 0;
         // Unallocated until a value actually needs masking.
         let mut scratch = Vec::new();
         let mut encoder: Option<DataRowEncoder<'_>> = None;
@@ -207,6 +219,7 @@ impl RowPlan {
                 }
                 continue;
             };
+            masked += 1;
             let enc = match (encoder.as_mut(), unused_out.take()) {
                 (Some(enc), _) => enc,
                 (None, Some(out)) => {
@@ -227,9 +240,9 @@ impl RowPlan {
         Ok(match encoder {
             Some(enc) => {
                 enc.finish();
-                true
+                masked
             }
-            None => false,
+            None => 0,
         })
     }
 }

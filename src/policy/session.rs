@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::PolicySection;
 use crate::mask::MaskPolicy;
-use crate::sql::{check_masked_uses, classify, ClassifyOptions};
+use crate::sql::{check_masked_uses, classify, ClassifyOptions, StatementClass};
 
 use super::rule::{Check, Rule};
 use super::verdict::{blocked, Verdict};
@@ -103,11 +103,26 @@ impl SessionPolicy {
     /// session's current value, as last reported by the upstream's ParameterStatus. A message
     /// with no statement (empty, or only comments) is allowed: the server runs nothing.
     pub fn judge(&self, sql: &str, standard_conforming_strings: bool) -> Verdict {
+        self.judge_each(sql, standard_conforming_strings, |_| {})
+    }
+
+    /// [`judge`](Self::judge), also telling `seen` the class of every statement of the
+    /// message (for the statistics). Nothing is seen when the policy is unrestricted: nothing
+    /// is classified then.
+    pub fn judge_each(
+        &self,
+        sql: &str,
+        standard_conforming_strings: bool,
+        mut seen: impl FnMut(StatementClass),
+    ) -> Verdict {
         let Some(rule) = &self.rule else {
             return Verdict::Allow;
         };
         let opts = self.classifiers.get(standard_conforming_strings);
         let classification = classify(sql, opts);
+        for st in &classification.statements {
+            seen(st.class);
+        }
         let mut review = None;
         for st in &classification.statements {
             match rule.check(&self.role, sql, st, opts.lex_options()) {

@@ -584,3 +584,20 @@ fn derived_uses_of_masked_columns_are_refused_and_plain_ones_pass() {
         .judge("SELECT substr(card_number, 1, 12) FROM customers", true)
         .is_allow());
 }
+
+#[test]
+fn judge_each_sees_every_statement_even_after_a_block() {
+    let r = reader("");
+    let mut seen = Vec::new();
+    let v = r.judge_each("DELETE FROM t; SELECT 1; BEGIN", true, |c| seen.push(c));
+    assert!(!v.is_allow());
+    use crate::sql::StatementClass as C;
+    assert_eq!(seen, vec![C::Write, C::Read, C::Transaction]);
+    // An unrestricted policy classifies nothing.
+    let set = compile("");
+    let mut none = 0;
+    assert!(session(&set, "admin", "demo")
+        .judge_each("DROP TABLE t", true, |_| none += 1)
+        .is_allow());
+    assert_eq!(none, 0);
+}

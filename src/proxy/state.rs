@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use rustls::pki_types::ServerName;
 use crate::codec::pg::CancelRequest;
 use crate::config::{Config, LoadedConfig, UpstreamTls};
 use crate::identity::{SigningKey, TokenVerifier};
+use crate::metrics::ShardMetrics;
 use crate::policy::{mask_key_from_signing_key, PolicySet};
 use crate::proxy::pg::catalog::Catalog;
 use crate::proxy::signal::Broadcast;
@@ -239,4 +241,6 @@ pub struct ShardCtx {
     pub live: Cell<usize>,
     /// Table and column names for masking, cached per resource.
     pub catalog: Catalog,
+    /// This shard's counters and histograms.
+    pub metrics: Rc<ShardMetrics>,
 }

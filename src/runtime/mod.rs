@@ -4,7 +4,9 @@
 //! connections across shards), prints the bound addresses, and starts one monoio runtime per shard
 //! on its own thread, pinned to its own core. Shards share nothing mutable on the hot path: they
 //! read an immutable [`Snapshot`] through an `ArcSwap`, and learn about shutdown by polling one
-//! atomic flag from a timer (never from the data path).
+//! atomic flag from a timer (never from the data path). The same timer answers the control
+//! plane's requests for the shard's statistics (see [`crate::metrics::collect`]); the control
+//! plane itself runs on a thread of its own when `[admin]` is configured.
 
 mod listen;
 mod shard;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tracing::info;
 
+use crate::admin::{self, AdminError, ControlPlane};
 use crate::config::LoadedConfig;
 use crate::proxy::state::{CancelRegistry, Snapshot, StateError};
 
@@ -36,6 +39,8 @@ pub enum RuntimeError {
         shard: usize,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 /// Set to ask every shard to drain and stop.
@@ -58,7 +63,10 @@ impl Shutdown {
 pub struct Running {
     /// The bound address of each configured listener, in config order (port 0 resolved).
     pub addresses: Vec<std::net::SocketAddr>,
+    /// The admin listener's address, when `[admin]` is configured.
+    pub admin_address: Option<std::net::SocketAddr>,
     threads: Vec<std::thread::JoinHandle<Result<(), RuntimeError>>>,
+    control: Option<ControlPlane>,
 }
 
 /// Binds every listener, prints `listening <protocol> <address>` lines on stdout, and starts the
@@ -72,10 +80,21 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
         n => n,
     };
     let bound = bind_listeners(&config.listeners, workers)?;
+    let (collector, inboxes) = crate::metrics::channels(workers);
+    let control = match &config.admin {
+        Some(section) => {
+            let stop = shutdown.clone();
+            Some(admin::start(section, collector, move || stop.requested())?)
+        }
+        None => None,
+    };
     {
         let mut out = std::io::stdout().lock();
         for (l, addr) in config.listeners.iter().zip(&bound.addresses) {
             let _ = writeln!(out, "listening {} {addr}", l.protocol.name());
+        }
+        if let Some(c) = &control {
+            let _ = writeln!(out, "listening {} {}", admin::PROTOCOL, c.address);
         }
         let _ = out.flush();
     }
@@ -87,7 +106,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
     info!(workers, pinned = !cores.is_empty(), "starting shards");
     let cancels = Arc::new(CancelRegistry::default());
     let mut threads = Vec::new();
-    for (id, sockets) in bound.per_shard.into_iter().enumerate() {
+    for ((id, sockets), stats) in bound.per_shard.into_iter().enumerate().zip(inboxes) {
         let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
         let shard = shard::Shard {
             id,
@@ -97,6 +116,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
             cancels: cancels.clone(),
             shutdown: shutdown.clone(),
             drain_timeout: config.gateway.drain_timeout,
+            stats,
         };
         let handle = std::thread::Builder::new()
             .name(format!("sluice-shard-{id}"))
@@ -106,7 +126,9 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
     }
     Ok(Running {
         addresses: bound.addresses,
+        admin_address: control.as_ref().map(|c| c.address),
         threads,
+        control,
     })
 }
 
@@ -127,6 +149,9 @@ impl Running {
                     });
                 }
             }
+        }
+        if let Some(control) = self.control {
+            control.wait();
         }
         match first_error {
             Some(e) => Err(e),

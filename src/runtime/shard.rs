@@ -10,9 +10,10 @@ use monoio::{FusionDriver, FusionRuntime, RuntimeBuilder};
 use tracing::{info, warn};
 
 use super::{RuntimeError, Shutdown};
+use crate::metrics::{ShardMetrics, StatsInbox};
 use crate::proxy::state::{CancelRegistry, ShardCtx, Snapshot};
 
-/// How often a shard looks at the shutdown flag.
+/// How often a shard looks at the shutdown flag and at requests for its statistics.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
 /// Everything a shard thread starts with.
@@ -24,6 +25,8 @@ pub struct Shard {
     pub cancels: Arc<CancelRegistry>,
     pub shutdown: Arc<Shutdown>,
     pub drain_timeout: Duration,
+    /// Where the control plane asks for this shard's statistics.
+    pub stats: StatsInbox,
 }
 
 impl Shard {
@@ -86,7 +89,12 @@ impl Shard {
             force: Default::default(),
             live: Default::default(),
             catalog: Default::default(),
+            metrics: Rc::new(ShardMetrics::default()),
         });
+        let answer_stats = || {
+            self.stats
+                .answer(|| ctx.metrics.snapshot(ctx.id, ctx.live.get() as u64))
+        };
         for (index, socket) in self.sockets.into_iter().enumerate() {
             let listener = TcpListener::from_std(socket).map_err(|source| RuntimeError::Shard {
                 shard: self.id,
@@ -96,6 +104,7 @@ impl Shard {
         }
         while !self.shutdown.requested() {
             monoio::time::sleep(SHUTDOWN_POLL).await;
+            answer_stats();
         }
         info!(shard = ctx.id, live = ctx.live.get(), "draining");
         ctx.drain.fire();

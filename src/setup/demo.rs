@@ -51,7 +51,13 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
             .parse::<std::net::SocketAddr>()
             .is_ok_and(|a| a.ip().is_loopback()),
     })?;
-    let loaded = crate::config::load(&config_path)?;
+    let mut loaded = crate::config::load(&config_path)?;
+    // Statistics on a free loopback port, for `sluice stats`.
+    loaded.config.admin = Some(crate::config::AdminSection {
+        listen: "127.0.0.1:0".into(),
+        tls_cert: None,
+        tls_key: None,
+    });
     let running = runtime::start(&loaded, shutdown)?;
     let addr = running.addresses[0];
 
@@ -83,6 +89,9 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     println!(
         "  DELETE FROM customers WHERE id = 1;       -- reader: blocked by policy (SQLSTATE 42501)"
     );
+    if let Some(admin) = running.admin_address {
+        println!("Per-core statistics: sluice stats --gateway http://{admin}");
+    }
     println!("(Ctrl-C stops the demo and removes everything)");
     use std::io::Write;
     let _ = std::io::stdout().flush();

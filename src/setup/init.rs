@@ -190,6 +190,14 @@ tls_cert = "tls.crt"
 tls_key = "tls.key"
 allow_plaintext = {plaintext}
 
+# The control plane's admin listener: Prometheus metrics at /metrics, per-shard statistics
+# at /v1/stats (`sluice stats --gateway http://127.0.0.1:9432`). Plaintext HTTP is allowed
+# only on a loopback address; anywhere else give tls_cert and tls_key (HTTPS).
+# [admin]
+# listen = "127.0.0.1:9432"
+# tls_cert = "tls.crt"
+# tls_key = "tls.key"
+
 [identity]
 issuer = "sluice"
 audience = "sluice"
@@ -294,6 +302,35 @@ mod tests {
         assert!(parse_upstream("postgresql://db/orders").is_err());
         assert!(parse_upstream("postgresql://app@db:99999/orders").is_err());
         assert!(parse_upstream("postgresql://app@db:5432").is_err());
+    }
+
+    #[test]
+    fn the_commented_admin_section_loads_once_uncommented() {
+        let dir = tempfile::tempdir().unwrap();
+        std::env::set_var("SLUICE_INIT_ADMIN_TEST_PW", "pw");
+        let path = write(&InitArgs {
+            upstream: "postgresql://app@127.0.0.1:5432/orders".into(),
+            password_env: "SLUICE_INIT_ADMIN_TEST_PW".into(),
+            listen: "127.0.0.1:0".into(),
+            out: dir.path().join("gw"),
+            resource: None,
+            plaintext: true,
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(crate::config::load(&path).unwrap().config.admin.is_none());
+        let enabled = text
+            .replace("# [admin]\n", "[admin]\n")
+            .replace(
+                "# listen = \"127.0.0.1:9432\"",
+                "listen = \"127.0.0.1:9432\"",
+            )
+            .replace("# tls_cert = ", "tls_cert = ")
+            .replace("# tls_key = ", "tls_key = ");
+        std::fs::write(&path, enabled).unwrap();
+        let admin = crate::config::load(&path).unwrap().config.admin.unwrap();
+        assert_eq!(admin.listen, "127.0.0.1:9432");
+        assert!(admin.tls_cert.is_some_and(|c| c.is_file()));
     }
 
     #[test]

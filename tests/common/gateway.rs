@@ -274,16 +274,19 @@ pub struct Gateway {
     watchdog: Option<Watchdog>,
     child: Child,
     addrs: Vec<SocketAddr>,
+    admin: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Gateway {
     /// Runs `sluice serve --config DIR/sluice.toml` with `env` added, and waits until it has
-    /// printed one `listening postgres ADDR` line per configured listener. Panics with the
-    /// gateway's stderr if it exits or takes too long.
+    /// printed one `listening postgres ADDR` line per configured listener (and the
+    /// `listening admin ADDR` line when `[admin]` is configured). Panics with the gateway's
+    /// stderr if it exits or takes too long.
     pub fn start(config_dir: &Path, env: &[(String, String)]) -> Gateway {
         let config = config_dir.join("sluice.toml");
         let listeners = count_listeners(&config);
+        let wants_admin = has_admin(&config);
         let mut cmd = Command::new(SLUICE_BIN);
         cmd.args(["serve", "--config"])
             .arg(&config)
@@ -311,11 +314,12 @@ impl Gateway {
             watchdog: Some(watchdog),
             child,
             addrs: Vec::new(),
+            admin: None,
             stderr,
         };
 
         let deadline = Instant::now() + START_TIMEOUT;
-        while gateway.addrs.len() < listeners {
+        while gateway.addrs.len() < listeners || (wants_admin && gateway.admin.is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines.recv_timeout(left) {
                 Ok(line) => {
@@ -324,6 +328,10 @@ impl Gateway {
                             panic!("bad address in `{line}`: {e}\nstderr:\n{}", gateway.stderr())
                         });
                         gateway.addrs.push(addr);
+                    } else if let Some(addr) = line.trim().strip_prefix("listening admin ") {
+                        gateway.admin = Some(addr.parse().unwrap_or_else(|e| {
+                            panic!("bad address in `{line}`: {e}\nstderr:\n{}", gateway.stderr())
+                        }));
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => panic!(
@@ -347,6 +355,12 @@ impl Gateway {
     /// The first listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]
+    }
+
+    /// The admin listener's address; panics when `[admin]` is not configured.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .expect("the gateway has no admin listener: set admin.listen before starting it")
     }
 
     /// Every listener's address, in the order printed.
@@ -436,6 +450,14 @@ fn count_listeners(config: &Path) -> usize {
         })
         .filter(|n| *n > 0)
         .unwrap_or(1)
+}
+
+/// Whether the configuration has an `[admin]` table.
+fn has_admin(config: &Path) -> bool {
+    fs::read_to_string(config)
+        .ok()
+        .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+        .is_some_and(|doc| doc.contains_key("admin"))
 }
 
 /// Appends everything read from `pipe` to `sink` until EOF.

@@ -3,6 +3,7 @@
 //! Every file in `tests/` includes it with `mod common;` and uses what it needs.
 #![allow(dead_code, unused_imports)]
 
+pub mod admin;
 pub mod client;
 pub mod extended;
 pub mod gateway;

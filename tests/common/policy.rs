@@ -236,11 +236,17 @@ pub struct PolicyStack {
 impl PolicyStack {
     /// Starts PostgreSQL, seeds it, and starts the gateway with [`READER_RULES`].
     pub async fn start() -> PolicyStack {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`start`](Self::start), letting `configure` edit the configuration further first.
+    pub async fn start_with(configure: impl FnOnce(&super::GatewaySetup)) -> PolicyStack {
         let stack = Stack::start_with(|setup| {
             // Replace whatever rules `sluice init` wrote for `reader` with the tests' own.
             let ours: toml::Table = toml::from_str(READER_RULES).expect("READER_RULES parse");
             let rules = ours["role"]["reader"]["rules"].clone();
             setup.set("role.reader.rules", rules);
+            configure(setup);
         });
         let direct = stack.direct().await;
         direct

@@ -329,3 +329,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_counted_rewrite_says_how_many_values_were_masked() {
+    let p = policy(&[("ssn", MaskStyle::Full)], Detectors::ALL);
+    let plan = plan(&p, &users_fields());
+    let mut out = BytesMut::new();
+    let clean = row(&[Some(b"1"), None, Some(b"x"), Some(b"y"), None]);
+    assert_eq!(plan.rewrite_data_row_counted(&clean, &mut out).unwrap(), 0);
+    assert!(out.is_empty());
+    // The ssn column by rule, the notes column by a detector.
+    let dirty = row(&[
+        Some(b"1"),
+        None,
+        Some(b"x"),
+        Some(b"mail bob@example.org"),
+        Some(b"123"),
+    ]);
+    assert_eq!(plan.rewrite_data_row_counted(&dirty, &mut out).unwrap(), 2);
+    assert!(!out.is_empty());
+}

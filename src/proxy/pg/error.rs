@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::metrics::ErrorKind;
+
 /// A session failure. The client-facing text never includes secrets or upstream internals.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -56,6 +58,20 @@ impl SessionError {
             ),
             SessionError::UpstreamFatal { code, message } => (code.as_str(), message.clone()),
             SessionError::Policy(code, message) => (code, message.clone()),
+        }
+    }
+
+    /// The kind it is counted as in the statistics. Authentication failures have a counter
+    /// of their own; they are counted here as the client's fault.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SessionError::ClientProtocol(_) | SessionError::Auth(_) => ErrorKind::ClientProtocol,
+            SessionError::ClientIo(_) => ErrorKind::ClientIo,
+            SessionError::Refused(_) | SessionError::TlsRequired => ErrorKind::StartupRefused,
+            SessionError::AuthTimeout => ErrorKind::AuthTimeout,
+            SessionError::Upstream(_) | SessionError::UpstreamIo(_) => ErrorKind::UpstreamLost,
+            SessionError::UpstreamFatal { .. } => ErrorKind::UpstreamConnect,
+            SessionError::Policy(..) => ErrorKind::PolicyFatal,
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::ops::Range;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
@@ -175,6 +176,7 @@ pub async fn client_to_upstream<T: TableNames>(
     tables: &T,
 ) -> Result<Exit, SessionError> {
     let mut syncs_since_work: u32 = 0;
+    let mut read_at = Instant::now();
     loop {
         let end = complete_prefix(buf, max_message, |e| {
             SessionError::ClientProtocol(e.to_string())
@@ -184,7 +186,7 @@ pub async fn client_to_upstream<T: TableNames>(
             let chunk = buf.split_to(end).freeze();
             let mut out = Outgoing::new(chunk.clone());
             for (range, frame) in frames(&chunk) {
-                match account(frame.tag, state, &mut syncs_since_work) {
+                match account(frame.tag, state, &mut syncs_since_work, read_at) {
                     Step::Go => {}
                     Step::End(reason) => return Ok(Exit::End(reason)),
                     Step::Terminate => {
@@ -196,11 +198,14 @@ pub async fn client_to_upstream<T: TableNames>(
                 let action = inspect(inspector, tables, &frame, Side::Client).await;
                 out.apply(range, action)?;
             }
+            state.meter.absorb(&mut inspector.borrow_mut().tally);
             if let Some(bytes) = out.finish() {
+                let len = bytes.len();
                 upstream
                     .write_all(bytes)
                     .await
                     .map_err(SessionError::UpstreamIo)?;
+                state.meter.forwarded(read_at, len);
             }
         }
         if terminate || !read_more(client, buf).await {
@@ -208,6 +213,7 @@ pub async fn client_to_upstream<T: TableNames>(
                 mid_statement: !state.idle(),
             });
         }
+        read_at = Instant::now();
     }
 }
 
@@ -220,6 +226,7 @@ pub async fn upstream_to_client<T: TableNames>(
     inspector: &RefCell<Inspector>,
     tables: &T,
 ) -> Result<Exit, SessionError> {
+    let mut read_at = Instant::now();
     loop {
         let end = complete_prefix(buf, MAX_BACKEND_MESSAGE, |e| {
             SessionError::Upstream(format!("bad message from upstream: {e}"))
@@ -236,16 +243,24 @@ pub async fn upstream_to_client<T: TableNames>(
                     break;
                 }
             }
-            if let Some(bytes) = out.finish() {
-                client
-                    .write_all(bytes)
-                    .await
-                    .map_err(SessionError::ClientIo)?;
+            state.meter.absorb(&mut inspector.borrow_mut().tally);
+            match out.finish() {
+                Some(bytes) => {
+                    let len = bytes.len();
+                    client
+                        .write_all(bytes)
+                        .await
+                        .map_err(SessionError::ClientIo)?;
+                    state.meter.delivered(read_at, len);
+                }
+                // Everything was swallowed; answered round trips are still recorded.
+                None => state.meter.delivered(read_at, 0),
             }
         }
         if let Some(reason) = ended {
             return Ok(Exit::End(reason));
         }
         read_upstream(upstream, buf).await?;
+        read_at = Instant::now();
     }
 }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod error;
 pub mod guarded;
 pub mod inspect;
+pub mod meter;
 pub mod relay;
 mod scram;
 pub mod session;

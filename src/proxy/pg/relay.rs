@@ -8,12 +8,16 @@
 //! largest message in flight.
 
 use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 
 use super::error::SessionError;
+use super::meter::SessionMeter;
 use super::upstream::MAX_BACKEND_MESSAGE;
 use crate::codec::pg::{self, tag};
+use crate::metrics::{ShardMetrics, UNCLASSIFIED};
 use crate::proxy::io::{ReadHalf, WriteHalf};
 
 /// Why a session is being ended by the gateway.
@@ -48,7 +52,6 @@ pub enum Exit {
 }
 
 /// State both directions of one session see.
-#[derive(Default)]
 pub struct SessionState {
     /// Requests sent upstream that will each be answered by a ReadyForQuery.
     pending: Cell<u32>,
@@ -56,9 +59,21 @@ pub struct SessionState {
     ending: Cell<Option<EndReason>>,
     /// Statements (Query or Sync) relayed so far.
     pub statements: Cell<u64>,
+    /// Timing and counting for the shard's statistics.
+    pub meter: SessionMeter,
 }
 
 impl SessionState {
+    /// The state of a new session recording into its shard's `metrics`.
+    pub fn new(metrics: Rc<ShardMetrics>) -> SessionState {
+        SessionState {
+            pending: Cell::new(0),
+            ending: Cell::new(None),
+            statements: Cell::new(0),
+            meter: SessionMeter::new(metrics),
+        }
+    }
+
     /// Whether no statement is running.
     pub fn idle(&self) -> bool {
         self.pending.get() == 0
@@ -87,7 +102,14 @@ pub(super) enum Step {
 /// a Sync sent while it is in COPY mode (tokio-postgres sends one after Execute and another
 /// after CopyDone), so those are taken back from `pending` when the COPY ends; otherwise the
 /// session would look busy forever and outlive its token.
-pub(super) fn account(t: u8, state: &SessionState, syncs_since_work: &mut u32) -> Step {
+///
+/// `read_at` is when the read that completed the message ended (for the statistics).
+pub(super) fn account(
+    t: u8,
+    state: &SessionState,
+    syncs_since_work: &mut u32,
+    read_at: Instant,
+) -> Step {
     match t {
         tag::frontend::QUERY | tag::frontend::SYNC | tag::frontend::FUNCTION_CALL => {
             if let Some(reason) = state.ending.get() {
@@ -105,6 +127,7 @@ pub(super) fn account(t: u8, state: &SessionState, syncs_since_work: &mut u32) -
             }
             state.pending.set(state.pending.get() + 1);
             state.statements.set(state.statements.get() + 1);
+            state.meter.request(read_at);
         }
         tag::frontend::PARSE | tag::frontend::BIND | tag::frontend::EXECUTE => {
             // New extended-protocol work never starts once the session is ending, even while
@@ -119,6 +142,7 @@ pub(super) fn account(t: u8, state: &SessionState, syncs_since_work: &mut u32) -
             state
                 .pending
                 .set(state.pending.get().saturating_sub(*syncs_since_work));
+            state.meter.unanswered(*syncs_since_work);
             *syncs_since_work = 0;
         }
         tag::frontend::TERMINATE => return Step::Terminate,
@@ -134,6 +158,7 @@ pub(super) fn account_upstream(t: u8, state: &SessionState) -> Option<EndReason>
         return None;
     }
     state.pending.set(state.pending.get().saturating_sub(1));
+    state.meter.answered();
     if state.idle() {
         state.ending.get()
     } else {
@@ -150,9 +175,13 @@ pub async fn client_to_upstream(
     max_message: usize,
 ) -> Result<Exit, SessionError> {
     let mut syncs_since_work: u32 = 0;
+    let mut read_at = Instant::now();
     loop {
         let mut cut = 0;
         let mut terminate = false;
+        // Unrestricted sessions are not classified: each Query, Execute or FunctionCall
+        // counts as one statement of class `unclassified`.
+        let mut statements = 0;
         while let Some((t, len)) = pg::peek_header(&buf[cut..], max_message)
             .map_err(|e| SessionError::ClientProtocol(e.to_string()))?
         {
@@ -160,7 +189,13 @@ pub async fn client_to_upstream(
                 buf.reserve(len - (buf.len() - cut));
                 break;
             }
-            match account(t, state, &mut syncs_since_work) {
+            if matches!(
+                t,
+                tag::frontend::QUERY | tag::frontend::EXECUTE | tag::frontend::FUNCTION_CALL
+            ) {
+                statements += 1;
+            }
+            match account(t, state, &mut syncs_since_work, read_at) {
                 Step::Go => {}
                 Step::End(reason) => return Ok(Exit::End(reason)),
                 Step::Terminate => {
@@ -171,11 +206,15 @@ pub async fn client_to_upstream(
             }
             cut += len;
         }
+        if statements > 0 {
+            state.meter.shard().statements(UNCLASSIFIED, 0, statements);
+        }
         if cut > 0 {
             upstream
                 .write_all(buf.split_to(cut).freeze())
                 .await
                 .map_err(SessionError::UpstreamIo)?;
+            state.meter.forwarded(read_at, cut);
         }
         if terminate {
             return Ok(Exit::ClientClosed {
@@ -187,6 +226,7 @@ pub async fn client_to_upstream(
                 mid_statement: !state.idle(),
             });
         }
+        read_at = Instant::now();
     }
 }
 
@@ -202,6 +242,7 @@ pub async fn upstream_to_client(
     buf: &mut BytesMut,
     state: &SessionState,
 ) -> Result<Exit, SessionError> {
+    let mut read_at = Instant::now();
     loop {
         let mut cut = 0;
         let mut end = None;
@@ -223,11 +264,13 @@ pub async fn upstream_to_client(
                 .write_all(buf.split_to(cut).freeze())
                 .await
                 .map_err(SessionError::ClientIo)?;
+            state.meter.delivered(read_at, cut);
         }
         if let Some(reason) = end {
             return Ok(Exit::End(reason));
         }
         read_upstream(upstream, buf).await?;
+        read_at = Instant::now();
     }
 }
 

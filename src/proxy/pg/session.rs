@@ -20,6 +20,7 @@ use super::upstream;
 use crate::codec::pg;
 use crate::identity::Claims;
 use crate::mask::ColumnResolver;
+use crate::metrics::{Counter, ErrorKind};
 use crate::policy::SessionPolicy;
 use crate::proxy::state::{ShardCtx, Snapshot, UpstreamTarget};
 
@@ -27,6 +28,7 @@ use crate::proxy::state::{ShardCtx, Snapshot, UpstreamTarget};
 pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<ShardCtx>) {
     let _ = tcp.set_nodelay(true);
     ctx.live.set(ctx.live.get() + 1);
+    ctx.metrics.add(Counter::ConnectionsOpened, 1);
     let _live = LiveGuard(ctx.clone());
     let snapshot = ctx.snapshot.load_full();
     let Some(listener_state) = snapshot.listeners.get(listener) else {
@@ -39,10 +41,12 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
             Ok(Ok(a)) => a,
             Ok(Err(e)) => {
                 debug!(%peer, error = %e, "connection refused during startup");
+                ctx.metrics.error(e.kind());
                 return;
             }
             Err(_) => {
                 debug!(%peer, "startup timed out");
+                ctx.metrics.error(ErrorKind::AuthTimeout);
                 return;
             }
         };
@@ -61,11 +65,16 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
             info!(%peer, user = hello.startup.user().unwrap_or(""), error = %e, "authentication refused");
+            match e {
+                SessionError::Auth(_) => ctx.metrics.add(Counter::AuthFailures, 1),
+                _ => ctx.metrics.error(e.kind()),
+            }
             let (code, msg) = e.client_error();
             client::send_fatal(&mut hello.writer, code, &msg).await;
             return;
         }
         Err(_) => {
+            ctx.metrics.error(ErrorKind::AuthTimeout);
             let (code, msg) = SessionError::AuthTimeout.client_error();
             client::send_fatal(&mut hello.writer, code, &msg).await;
             return;
@@ -77,6 +86,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         Ok(p) => p,
         Err((code, msg)) => {
             info!(%peer, resource, error = msg, "session refused by policy");
+            ctx.metrics.error(ErrorKind::SessionRefused);
             client::send_fatal(&mut hello.writer, code, &msg).await;
             return;
         }
@@ -95,6 +105,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         Ok(u) => u,
         Err(e) => {
             warn!(%peer, resource, error = %e, "upstream connection failed");
+            ctx.metrics.error(ErrorKind::UpstreamConnect);
             let (code, msg) = e.client_error();
             client::send_fatal(&mut hello.writer, code, &msg).await;
             return;
@@ -104,8 +115,10 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let _cancel_key = CancelGuard(ctx.clone(), key.pid);
     let greeting = client::greeting(&up.statuses, &up.ready, key);
     if hello.writer.write_all(greeting).await.is_err() {
+        ctx.metrics.error(ErrorKind::ClientIo);
         return;
     }
+    ctx.metrics.add(Counter::SessionsStarted, 1);
     info!(
         %peer,
         shard = ctx.id,
@@ -122,7 +135,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
     let expiry = Instant::now() + expires_in;
-    let state = SessionState::default();
+    let state = SessionState::new(ctx.metrics.clone());
     let max_message = snapshot.config.gateway.max_message_bytes;
     let mut cbuf = std::mem::take(&mut hello.buf);
     let mut ubuf = std::mem::take(&mut up.buf);
@@ -130,6 +143,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         Ok(i) => i,
         Err((code, msg)) => {
             info!(%peer, resource, error = msg, "session refused by policy");
+            ctx.metrics.error(ErrorKind::SessionRefused);
             client::send_fatal(&mut hello.writer, code, &msg).await;
             terminate_upstream(&mut up.writer).await;
             return;
@@ -170,12 +184,16 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
             terminate_upstream(&mut up.writer).await;
         }
         Ok(Exit::End(reason)) => {
+            if reason == EndReason::Expired {
+                ctx.metrics.error(ErrorKind::TokenExpired);
+            }
             let (code, msg) = reason.client_error();
             client::send_fatal(&mut hello.writer, code, msg).await;
             terminate_upstream(&mut up.writer).await;
             let _ = hello.writer.shutdown().await;
         }
         Err(e) => {
+            ctx.metrics.error(e.kind());
             let (code, msg) = e.client_error();
             client::send_fatal(&mut hello.writer, code, &msg).await;
             terminate_upstream(&mut up.writer).await;

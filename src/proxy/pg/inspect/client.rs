@@ -11,8 +11,11 @@ use super::{
     PROTOCOL_VIOLATION,
 };
 use crate::codec::pg::{self, tag::frontend as fe, Frame, Target, FORMAT_TEXT};
+use crate::config::Action as PolicyAction;
 use crate::mask::{ColumnResolver, RowPlan};
+use crate::metrics;
 use crate::policy::Verdict;
+use crate::sql::StatementClass;
 
 /// Refusal of the fast-path function call interface, which names functions by OID and so
 /// bypasses every SQL check.
@@ -47,11 +50,35 @@ impl Inspector {
 
     /// Judges SQL text; `Some(refusal)` when it must not run.
     fn judge(&mut self, sql: &[u8]) -> Option<Refusal> {
+        let unknown = metrics::class_slot(StatementClass::Unknown);
         let Ok(text) = std::str::from_utf8(sql) else {
             self.blocked += 1;
+            self.tally.statements(unknown, PolicyAction::Block, 1);
             return Some("sluice: statement text is not valid UTF-8".into());
         };
-        match self.policy.judge(text, self.standard_strings) {
+        // Every statement of a message shares the message's fate: one blocked statement
+        // blocks them all, so they are all counted with the message's action.
+        let mut classes = [0u64; metrics::CLASS_SLOTS];
+        let verdict = self
+            .policy
+            .judge_each(text, self.standard_strings, |class| {
+                classes[metrics::class_slot(class)] += 1;
+            });
+        if self.policy.unrestricted() {
+            // A masked but unrestricted role: nothing is classified.
+            classes[metrics::UNCLASSIFIED] = 1;
+        }
+        let action = match &verdict {
+            Verdict::Allow => PolicyAction::Allow,
+            Verdict::Block(b) if b.review => PolicyAction::Review,
+            Verdict::Block(_) => PolicyAction::Block,
+        };
+        for (class, &n) in classes.iter().enumerate() {
+            if n > 0 {
+                self.tally.statements(class, action, n);
+            }
+        }
+        match verdict {
             Verdict::Allow => None,
             Verdict::Block(b) => {
                 self.blocked += 1;
@@ -80,6 +107,8 @@ impl Inspector {
         // An unrestricted, unmasked role never gets here (it has no inspector). Anyone else
         // could reach any function, or read values no detector sees, through it.
         self.blocked += 1;
+        let unknown = metrics::class_slot(StatementClass::Unknown);
+        self.tally.statements(unknown, PolicyAction::Block, 1);
         let mut out = BytesMut::with_capacity(32);
         pg::encode_query(&mut out, BLOCKED_SQL);
         self.expect.push_back(Expect::Simple {

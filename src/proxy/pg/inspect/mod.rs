@@ -25,7 +25,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::pg::{self, Frame};
+use crate::config::Action as PolicyAction;
 use crate::mask::{ColumnResolver, CopyPlan, RowPlan};
+use crate::metrics::{self, StatementCounts};
 use crate::policy::SessionPolicy;
 
 /// SQL the upstream is sent instead of a blocked statement: it fails in the parser, before
@@ -156,6 +158,38 @@ pub struct Inspector {
     plans: Vec<CachedPlan>,
     /// Statements refused so far, for the session log.
     pub blocked: u64,
+    /// What was counted since the relay last collected it for the shard's statistics.
+    pub tally: Tally,
+}
+
+/// Counts the inspector keeps for the shard's statistics; the relay moves them into the
+/// shard's counters after each batch, so the inspector itself stays free of shared state.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Statements judged, `[class slot][action slot]` (see [`crate::metrics`]).
+    pub statements: StatementCounts,
+    /// Values masked in rows, plus messages rewritten by the value detectors.
+    pub masked: u64,
+    /// Whether anything was counted since the last collection.
+    pub dirty: bool,
+}
+
+impl Tally {
+    /// Counts `n` statements of a class slot with `action`.
+    fn statements(&mut self, class: usize, action: PolicyAction, n: u64) {
+        if let Some(cell) = self.statements.get_mut(class) {
+            cell[metrics::action_slot(action)] += n;
+            self.dirty = true;
+        }
+    }
+
+    /// Counts `n` masked values.
+    fn masked(&mut self, n: u64) {
+        if n > 0 {
+            self.masked += n;
+            self.dirty = true;
+        }
+    }
 }
 
 impl Inspector {
@@ -178,6 +212,7 @@ impl Inspector {
             skipping: false,
             plans: Vec::new(),
             blocked: 0,
+            tally: Tally::default(),
         }
     }
 

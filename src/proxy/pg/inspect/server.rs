@@ -175,7 +175,9 @@ impl Inspector {
             ))));
         }
         let mut out = BytesMut::new();
-        Ok(if plan.rewrite_data_row(frame, &mut out)? {
+        let masked = plan.rewrite_data_row_counted(frame, &mut out)?;
+        self.tally.masked(u64::from(masked));
+        Ok(if masked > 0 {
             Action::Replace(out.freeze())
         } else {
             Action::Forward
@@ -256,26 +258,28 @@ impl Inspector {
         Action::Forward
     }
 
-    fn mask_fields(&self, frame: &Frame) -> Result<Action, pg::CodecError> {
+    fn mask_fields(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
         let detectors = self.policy.mask().detectors();
         if !detectors.any() {
             return Ok(Action::Forward);
         }
         let mut out = BytesMut::new();
         Ok(if mask_error_fields(frame, &detectors, &mut out)? {
+            self.tally.masked(1);
             Action::Replace(out.freeze())
         } else {
             Action::Forward
         })
     }
 
-    fn mask_notification(&self, frame: &Frame) -> Result<Action, pg::CodecError> {
+    fn mask_notification(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
         let detectors = self.policy.mask().detectors();
         if !detectors.any() {
             return Ok(Action::Forward);
         }
         let mut out = BytesMut::new();
         Ok(if mask_notification(frame, &detectors, &mut out)? {
+            self.tally.masked(1);
             Action::Replace(out.freeze())
         } else {
             Action::Forward
@@ -332,6 +336,7 @@ impl Inspector {
             Copy::Mask(plan) => {
                 let mut out = BytesMut::new();
                 Ok(if plan.mask_copy_data(frame, &mut out)? {
+                    self.tally.masked(1);
                     Action::Replace(out.freeze())
                 } else {
                     Action::Forward

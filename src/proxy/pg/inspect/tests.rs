@@ -392,3 +392,47 @@ fn detectors_mask_errors_and_notices() {
     let (_, message) = error_of(e);
     assert!(!message.contains("ann@example.com"), "{message}");
 }
+
+#[test]
+fn the_tally_counts_statements_by_class_and_action_and_masked_values() {
+    use crate::metrics::{action_slot, class_slot};
+    use crate::sql::StatementClass;
+    let mut i = inspector();
+    let slot = |class, action| (class_slot(class), action_slot(action));
+    // Two reads in one message, then a message whose write blocks the read beside it too.
+    forwarded(client(&mut i, query("SELECT 1; SELECT 2")));
+    replaced(client(&mut i, query("SELECT 1; DELETE FROM customers")));
+    replaced(client(&mut i, parse("s", "DROP TABLE customers")));
+    let t = &i.tally;
+    let count = |(c, a): (usize, usize)| t.statements[c][a];
+    use crate::config::Action as A;
+    assert_eq!(count(slot(StatementClass::Read, A::Allow)), 2);
+    assert_eq!(count(slot(StatementClass::Read, A::Block)), 1);
+    assert_eq!(count(slot(StatementClass::Write, A::Block)), 1);
+    assert_eq!(count(slot(StatementClass::Ddl, A::Block)), 1);
+    assert_eq!(t.statements.iter().flatten().sum::<u64>(), 5);
+    assert!(t.dirty);
+
+    // A masked row: email and card number are replaced, the id is not.
+    let mut i = inspector();
+    forwarded(client(
+        &mut i,
+        query("SELECT id, email, card_number FROM customers"),
+    ));
+    forwarded(server(
+        &mut i,
+        row_description(
+            &[
+                ("id", CUSTOMERS, 1),
+                ("email", CUSTOMERS, 2),
+                ("card_number", CUSTOMERS, 3),
+            ],
+            FORMAT_TEXT,
+        ),
+    ));
+    replaced(server(
+        &mut i,
+        data_row(&["1", "a@example.com", "4111111111111111"]),
+    ));
+    assert_eq!(i.tally.masked, 2);
+}
