@@ -37,6 +37,41 @@ pub struct Row {
     pub rss_kib: Vec<(u64, u64)>,
 }
 
+/// The time a gateway target says it added itself (its `/v1/stats` histograms, every case
+/// and round of the run together).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    /// Target name.
+    pub target: String,
+    /// Round trips measured.
+    pub count: u64,
+    /// p50, p99 and p99.9 of the added time, µs.
+    pub p50_us: f64,
+    /// See `p50_us`.
+    pub p99_us: f64,
+    /// See `p50_us`.
+    pub p999_us: f64,
+    /// Statement latency p99 as the gateway saw it, µs.
+    pub latency_p99_us: f64,
+}
+
+impl Added {
+    /// Reads the merged numbers of a `/v1/stats` document.
+    pub fn from_stats(target: &str, json: &str) -> Option<Added> {
+        let v: serde_json::Value = serde_json::from_str(json).ok()?;
+        let total = &v["total"];
+        let added = &total["added_time"];
+        Some(Added {
+            target: target.to_string(),
+            count: added["count"].as_u64()?,
+            p50_us: added["p50_us"].as_f64()?,
+            p99_us: added["p99_us"].as_f64()?,
+            p999_us: added["p999_us"].as_f64()?,
+            latency_p99_us: total["statement_latency"]["p99_us"].as_f64()?,
+        })
+    }
+}
+
 impl Row {
     /// Mean TPS over the successful rounds.
     pub fn tps_mean(&self) -> f64 {
@@ -157,6 +192,8 @@ pub fn versions(pg_bindir: &Path, sluice: &Path, pgbouncer: Option<&Path>) -> St
 pub struct Params<'a> {
     /// Scenario name.
     pub scenario: &'a str,
+    /// Time added by each gateway target, by its own account.
+    pub added: &'a [Added],
     /// Human summary of the workload, e.g. the pgbench flags.
     pub workload: &'a str,
     /// Rounds requested.
@@ -287,6 +324,23 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
             ));
         }
     }
+    if !params.added.is_empty() {
+        out.push_str(
+            "\n## Time sluice adds, by its own account\n\n\
+             From each gateway's `/v1/stats` after the run (all cases and rounds together): per \
+             round trip, the time from the client's message in to the upstream write plus from \
+             the upstream's answer in to the client write, including any wait behind the \
+             shard's other sessions.\n\n\
+             | target | round trips | added p50 (µs) | added p99 (µs) | added p99.9 (µs) | statement p99 (µs) |\n\
+             |---|---:|---:|---:|---:|---:|\n",
+        );
+        for a in params.added {
+            out.push_str(&format!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                a.target, a.count, a.p50_us, a.p99_us, a.p999_us, a.latency_p99_us
+            ));
+        }
+    }
     let memory: Vec<&Row> = rows.iter().filter(|r| !r.rss_kib.is_empty()).collect();
     if !memory.is_empty() {
         out.push_str(
@@ -376,6 +430,14 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
         "notes": params.notes,
         "results": results,
         "sluice_policy_vs_sluice": policy_vs_sluice,
+        "added_time": params.added.iter().map(|a| json!({
+            "target": a.target,
+            "round_trips": a.count,
+            "p50_us": a.p50_us,
+            "p99_us": a.p99_us,
+            "p999_us": a.p999_us,
+            "statement_p99_us": a.latency_p99_us,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -410,6 +472,7 @@ mod tests {
     fn params() -> Params<'static> {
         Params {
             scenario: "pgbench-select",
+            added: &[],
             workload: "pgbench -S",
             rounds: 2,
             started: "now",
@@ -464,6 +527,24 @@ mod tests {
         let json = summary_json(&params(), &rows);
         assert_eq!(json["sluice_policy_vs_sluice"][0]["tps_ratio"], 0.75);
         assert_eq!(json["results"][2]["ratio_vs_sluice"], 0.75);
+    }
+
+    #[test]
+    fn added_time_reads_the_merged_stats() {
+        let json = r#"{"shards":[],"total":{"added_time":{"count":10,"sum_us":1.0,"p50_us":8.5,"p90_us":9.0,"p99_us":20.25,"p999_us":31.0,"max_us":40.0},"statement_latency":{"count":10,"sum_us":1.0,"p50_us":80.0,"p90_us":90.0,"p99_us":120.0,"p999_us":130.0,"max_us":140.0}}}"#;
+        let a = Added::from_stats("sluice-policy", json).unwrap();
+        assert_eq!((a.count, a.p99_us, a.latency_p99_us), (10, 20.25, 120.0));
+        assert!(Added::from_stats("x", "{}").is_none());
+        let added = [a];
+        let p = Params {
+            added: &added,
+            ..params()
+        };
+        let md = summary_md(&p, &[]);
+        assert!(
+            md.contains("| sluice-policy | 10 | 8.5 | 20.2 | 31.0 | 120.0 |"),
+            "{md}"
+        );
     }
 
     #[test]

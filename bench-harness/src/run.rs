@@ -282,7 +282,21 @@ pub fn run(opts: &Options) -> Result<(), String> {
         row.latencies_us.sort_unstable();
     }
 
-    // Stop the targets before writing, so their logs are complete.
+    // The gateways' own account of the time they added, then stop the targets before
+    // writing, so their logs are complete.
+    let mut added = Vec::new();
+    for s in &gateways {
+        let name = s.endpoint().name.clone();
+        match s.stats() {
+            Ok(json) => {
+                if let Some(a) = report::Added::from_stats(&name, &json) {
+                    added.push(a);
+                }
+                raw.push((format!("{name}-stats.json"), json));
+            }
+            Err(e) => notes.push(format!("{name}: no statistics: {e}")),
+        }
+    }
     for s in gateways.drain(..) {
         let name = format!("{}-serve.stderr.txt", s.endpoint().name);
         raw.push((name, s.stop()));
@@ -297,6 +311,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     }
     let params = Params {
         scenario: name,
+        added: &added,
         workload: &workload,
         rounds: opts.rounds,
         started: &started,

@@ -48,6 +48,7 @@ pub struct Sluice {
     _watchdog: Watchdog,
     child: Child,
     endpoint: Endpoint,
+    admin_port: u16,
     stderr: Option<thread::JoinHandle<String>>,
 }
 
@@ -98,6 +99,9 @@ impl Sluice {
         if profile == Profile::Policy {
             text.push_str(&sluice_policy::role_toml("bench"));
         }
+        // The admin listener, for the gateway's own statistics after the run.
+        let admin_port = proc::free_port()?;
+        text.push_str(&format!("\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"\n"));
         std::fs::write(&config, text).map_err(|e| format!("writing {}: {e}", config.display()))?;
 
         let mut issue = Command::new(bin);
@@ -169,8 +173,35 @@ impl Sluice {
             _watchdog: watchdog,
             child,
             endpoint,
+            admin_port,
             stderr: Some(stderr),
         })
+    }
+
+    /// The gateway's `/v1/stats` document (per-shard counters and latency quantiles,
+    /// including the time the gateway itself added), as JSON text.
+    pub fn stats(&self) -> Result<String, String> {
+        use std::io::{Read, Write};
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.admin_port));
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("admin listener: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"GET /v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .map_err(|e| format!("admin listener: {e}"))?;
+        let mut response = String::new();
+        s.read_to_string(&mut response)
+            .map_err(|e| format!("admin listener: {e}"))?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .ok_or("admin listener: no HTTP body")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!(
+                "admin listener: {}",
+                head.lines().next().unwrap_or("")
+            ));
+        }
+        Ok(body.to_string())
     }
 
     /// The gateway's process id.

@@ -81,7 +81,7 @@ pub(super) async fn accept_loop(
 /// Answers 503 to a connection over the cap, without reading it.
 async fn refuse_busy(tcp: TcpStream) {
     let (r, w) = tcp.into_split();
-    let (mut reader, mut writer) = (ReadHalf::Plain(r), WriteHalf::Plain(w));
+    let (mut reader, mut writer) = (ReadHalf::plain(r), WriteHalf::Plain(w));
     let response = Response::error(503, "too many admin connections");
     let _ = monoio::time::timeout(Duration::from_secs(1), async {
         let _ = writer.write_all(response.encode(false).into()).await;
@@ -95,7 +95,7 @@ async fn exchange(mut tcp: TcpStream, shared: &Shared) {
     let (mut reader, mut writer, mut buf) = match &shared.tls {
         None => {
             let (r, w) = tcp.into_split();
-            (ReadHalf::Plain(r), WriteHalf::Plain(w), BytesMut::new())
+            (ReadHalf::plain(r), WriteHalf::Plain(w), BytesMut::new())
         }
         Some(cfg) => {
             let conn = match rustls::ServerConnection::new(cfg.clone()) {
@@ -114,7 +114,7 @@ async fn exchange(mut tcp: TcpStream, shared: &Shared) {
                 Err(_) => return debug!("admin TLS handshake timed out"),
             };
             let (r, w) = stream::split(tcp, conn, leftover);
-            (ReadHalf::Tls(r), WriteHalf::Tls(w), BytesMut::new())
+            (ReadHalf::tls(r), WriteHalf::Tls(w), BytesMut::new())
         }
     };
     let response = match read_head(&mut reader, &mut buf, head_deadline).await {

@@ -12,7 +12,7 @@ use rustls::ServerConnection;
 use super::error::SessionError;
 use crate::codec::pg::{self, CancelRequest, StartupMessage, StartupPacket};
 use crate::identity::Claims;
-use crate::proxy::io::{read_plain, ReadHalf, WriteHalf};
+use crate::proxy::io::{read_plain, ReadHalf, WriteHalf, MIN_READ_CHUNK};
 use crate::proxy::state::{ListenerState, Snapshot, UpstreamTarget};
 use crate::tls::stream;
 
@@ -97,7 +97,7 @@ pub async fn accept(
                     return Err(SessionError::TlsRequired);
                 }
                 return Ok(Accepted::Session(Hello {
-                    reader: ReadHalf::Plain(r),
+                    reader: ReadHalf::plain(r),
                     writer,
                     buf,
                     startup,
@@ -119,7 +119,7 @@ async fn accept_tls(
         .await
         .map_err(SessionError::ClientIo)?;
     let (r, w) = stream::split(tcp, conn, leftover);
-    let mut reader = ReadHalf::Tls(r);
+    let mut reader = ReadHalf::tls(r);
     let writer = WriteHalf::Tls(w);
     let mut buf = BytesMut::with_capacity(1024);
     loop {
@@ -157,7 +157,11 @@ async fn read_startup_plain(
         if let Some(p) = pg::decode_startup(buf, MAX_STARTUP).map_err(client_codec)? {
             return Ok(Some(p));
         }
-        if read_plain(tcp, buf).await.map_err(SessionError::ClientIo)? == 0 {
+        if read_plain(tcp, buf, MIN_READ_CHUNK)
+            .await
+            .map_err(SessionError::ClientIo)?
+            == 0
+        {
             return Ok(None);
         }
     }

@@ -41,7 +41,7 @@ pub async fn open(target: &UpstreamTarget) -> Result<(ReadHalf, WriteHalf), Sess
     match &target.tls {
         None => {
             let (r, w) = tcp.into_split();
-            Ok((ReadHalf::Plain(r), WriteHalf::Plain(w)))
+            Ok((ReadHalf::plain(r), WriteHalf::Plain(w)))
         }
         Some((cfg, name)) => {
             let mut req = BytesMut::with_capacity(8);
@@ -73,7 +73,7 @@ pub async fn open(target: &UpstreamTarget) -> Result<(ReadHalf, WriteHalf), Sess
                 .await
                 .map_err(|e| SessionError::Upstream(format!("TLS handshake: {e}")))?;
             let (r, w) = stream::split(tcp, conn, leftover);
-            Ok((ReadHalf::Tls(r), WriteHalf::Tls(w)))
+            Ok((ReadHalf::tls(r), WriteHalf::Tls(w)))
         }
     }
 }
