@@ -20,10 +20,10 @@ fn round_trip(c: &mut Criterion) {
             // ReadyForQuery matched, written to the client: the calls the relay makes.
             let client_read = Instant::now();
             meter.request(client_read);
-            meter.forwarded(client_read, black_box(48));
+            meter.forwarded(client_read, Instant::now(), black_box(48));
             let upstream_read = Instant::now();
             meter.answered();
-            meter.delivered(upstream_read, black_box(120));
+            meter.delivered(upstream_read, Instant::now(), black_box(120));
         })
     });
     // Fill the histograms across their range so the snapshot copies realistic ones.

@@ -93,17 +93,12 @@ impl Row {
         stats::percentile(&self.latencies_us, p).map(|us| us as f64 / 1000.0)
     }
 
-    /// Memory per client connection, KiB: the mean over rounds of (with − before) / connections.
+    /// Memory per client connection, KiB: (with − before) / connections in the first round,
+    /// when the target process is fresh. Later rounds reuse the heap the first one left behind,
+    /// so their growth understates what a connection costs (they stay in the JSON).
     pub fn kib_per_connection(&self) -> Option<f64> {
-        if self.rss_kib.is_empty() || self.connections == 0 {
-            return None;
-        }
-        let per: Vec<f64> = self
-            .rss_kib
-            .iter()
-            .map(|(before, with)| (*with as f64 - *before as f64) / self.connections as f64)
-            .collect();
-        Some(stats::mean(&per))
+        let (before, with) = *self.rss_kib.first()?;
+        (self.connections > 0).then(|| (with as f64 - before as f64) / self.connections as f64)
     }
 }
 
@@ -346,20 +341,20 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
         out.push_str(
             "\n## Memory per client connection\n\n\
              Resident memory (VmRSS) of the target process before the load and once every \
-             connection is open, mean over rounds; per connection is the difference over the \
+             connection is open, in the first round (a fresh process: later rounds reuse the heap \
+             the first one left, see `summary.json`); per connection is the difference over the \
              connections held.\n\n\
              | target | connections | RSS before (MiB) | RSS with connections (MiB) | KiB per connection |\n\
              |---|---:|---:|---:|---:|\n",
         );
         for row in memory {
-            let before: Vec<f64> = row.rss_kib.iter().map(|r| r.0 as f64 / 1024.0).collect();
-            let with: Vec<f64> = row.rss_kib.iter().map(|r| r.1 as f64 / 1024.0).collect();
+            let (before, with) = row.rss_kib[0];
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} |\n",
                 row.target,
                 row.connections,
-                fmt(Some(stats::mean(&before)), 1),
-                fmt(Some(stats::mean(&with)), 1),
+                fmt(Some(before as f64 / 1024.0), 1),
+                fmt(Some(with as f64 / 1024.0), 1),
                 fmt(row.kib_per_connection(), 1),
             ));
         }
@@ -553,7 +548,7 @@ mod tests {
         r.latencies_us.clear();
         r.reported_ms = vec![(0.5, 2.0), (0.7, 4.0)];
         r.connections = 1000;
-        r.rss_kib = vec![(10_000, 30_000), (10_000, 34_000)];
+        r.rss_kib = vec![(10_000, 32_000), (31_000, 34_000)];
         assert_eq!(r.kib_per_connection(), Some(22.0));
         assert_eq!(r.p99_ms(), Some(3.0));
         let md = summary_md(&params(), &[r]);

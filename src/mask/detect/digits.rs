@@ -68,15 +68,23 @@ pub(super) fn find(v: &[u8], cards: bool, ssns: bool, found: &mut Vec<Finding>) 
     }
     let mut i = 0;
     while let Some(start) = next_digit(v, i) {
-        // Walk the chain cheaply; only chains with enough digits are looked at closely.
+        // Walk the chain cheaply; only a chain that could hold a card (13 digits or more) or
+        // has the dashed 3-2-4 shape of an SSN is looked at closely. Timestamps, phone
+        // numbers, UUIDs and prices are passed over here.
         let mut g = group_at(v, start);
         let mut total = g.len();
+        let mut ssn_shape = false;
+        // The group before `g` and whether a dash joins it to `g`.
+        let (mut before_len, mut before_dash) = (0, false);
         while let Some(n) = next_in_chain(v, g) {
+            let dash = byte(v, g.end) == Some(b'-');
+            ssn_shape |= before_dash && before_len == 3 && g.len() == 2 && dash && n.len() == 4;
+            (before_len, before_dash) = (g.len(), dash);
             total += n.len();
             g = n;
         }
         i = g.end;
-        if total >= need {
+        if (cards && total >= 13) || (ssns && ssn_shape) {
             find_in_chain(v, start, cards, ssns, found);
         }
     }

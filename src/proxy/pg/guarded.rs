@@ -201,11 +201,12 @@ pub async fn client_to_upstream<T: TableNames>(
             state.meter.absorb(&mut inspector.borrow_mut().tally);
             if let Some(bytes) = out.finish() {
                 let len = bytes.len();
+                let issued_at = Instant::now();
                 upstream
                     .write_all(bytes)
                     .await
                     .map_err(SessionError::UpstreamIo)?;
-                state.meter.forwarded(read_at, len);
+                state.meter.forwarded(read_at, issued_at, len);
             }
         }
         if terminate || !read_more(client, buf).await {
@@ -247,14 +248,15 @@ pub async fn upstream_to_client<T: TableNames>(
             match out.finish() {
                 Some(bytes) => {
                     let len = bytes.len();
+                    let issued_at = Instant::now();
                     client
                         .write_all(bytes)
                         .await
                         .map_err(SessionError::ClientIo)?;
-                    state.meter.delivered(read_at, len);
+                    state.meter.delivered(read_at, issued_at, len);
                 }
                 // Everything was swallowed; answered round trips are still recorded.
-                None => state.meter.delivered(read_at, 0),
+                None => state.meter.delivered(read_at, Instant::now(), 0),
             }
         }
         if let Some(reason) = ended {

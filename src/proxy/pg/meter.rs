@@ -3,15 +3,17 @@
 //!
 //! What is measured, per round trip (a Query, Sync or FunctionCall and the ReadyForQuery that
 //! answers it):
-//! - statement latency: from the end of the client read that completed the request to the end
-//!   of the client write that carried its ReadyForQuery;
+//! - statement latency: from the end of the client read that completed the request to the
+//!   moment the write carrying its ReadyForQuery is handed to the runtime;
 //! - added time: the gateway's own time on the batches of the round trip, each batch timed from
-//!   the end of the read that completed it to the end of the write that relayed it (client to
-//!   upstream, then upstream to client, including every batch of a long result set). A batch
-//!   ends when the runtime reports its write complete, so time queued behind the shard's other
-//!   sessions and a write waiting for a slow reader count as gateway time.
+//!   the end of the read that completed it to the moment its write is handed to the runtime
+//!   (client to upstream, then upstream to client, including every batch of a long result
+//!   set): parsing, judging, masking and time queued behind the shard's other sessions. The
+//!   write's own completion is left out: with io_uring's cooperative task running it is only
+//!   reported when the shard next enters the kernel, which says when the shard looked, not
+//!   how long sluice held the bytes.
 //!
-//! The clock is read once after each read and once after each write, never per message. For a
+//! The clock is read once after each read and once before each write, never per message. For a
 //! client with one request in flight each sample is exactly its round trip's time; with
 //! pipelining, the gateway time gathered since the previous ReadyForQuery is shared evenly by
 //! the round trips answered in the same upstream batch, so totals stay exact and single
@@ -107,29 +109,29 @@ impl SessionMeter {
     }
 
     /// A client batch completed by the read that ended at `read_at` was written upstream.
-    pub fn forwarded(&self, read_at: Instant, bytes: usize) {
-        let spent = read_at.elapsed();
+    pub fn forwarded(&self, read_at: Instant, issued_at: Instant, bytes: usize) {
+        let spent = issued_at.saturating_duration_since(read_at);
         self.inbound.set(self.inbound.get() + spent);
         self.shard.add(Counter::BytesToUpstream, bytes as u64);
     }
 
     /// An upstream batch completed by the read that ended at `read_at` was written to the
     /// client: the round trips it answered are recorded.
-    pub fn delivered(&self, read_at: Instant, bytes: usize) {
-        let now = Instant::now();
+    pub fn delivered(&self, read_at: Instant, issued_at: Instant, bytes: usize) {
         self.outbound
-            .set(self.outbound.get() + now.saturating_duration_since(read_at));
+            .set(self.outbound.get() + issued_at.saturating_duration_since(read_at));
         self.shard.add(Counter::BytesToClient, bytes as u64);
         let mut answered = self.answered.borrow_mut();
         if answered.is_empty() {
             return;
         }
+
         let trips: u64 = answered.iter().map(|&(_, k)| u64::from(k)).sum();
         let added =
             (self.inbound.take() + self.outbound.take()) / u32::try_from(trips).unwrap_or(u32::MAX);
         for (at, k) in answered.drain(..) {
             self.shard
-                .round_trips(u64::from(k), now.saturating_duration_since(at), added);
+                .round_trips(u64::from(k), issued_at.saturating_duration_since(at), added);
         }
     }
 
@@ -165,9 +167,10 @@ mod tests {
         let (shard, m) = meter();
         let t0 = Instant::now();
         m.request(t0);
-        m.forwarded(t0, 10);
+        m.forwarded(t0, Instant::now(), 10);
         m.answered();
-        m.delivered(Instant::now(), 20);
+        let back = Instant::now();
+        m.delivered(back, Instant::now(), 20);
         let s = shard.snapshot(0, 0);
         assert_eq!(s.latency.count(), 1);
         assert_eq!(s.added.count(), 1);
@@ -193,7 +196,8 @@ mod tests {
         m.answered();
         // A third ReadyForQuery with nothing waiting (never expected) records nothing.
         m.answered();
-        m.delivered(Instant::now(), 0);
+        let back = Instant::now();
+        m.delivered(back, back, 0);
         let s = shard.snapshot(0, 0);
         assert_eq!(s.latency.count(), 2);
         assert!(m.waiting.borrow().is_empty());

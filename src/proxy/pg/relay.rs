@@ -210,11 +210,12 @@ pub async fn client_to_upstream(
             state.meter.shard().statements(UNCLASSIFIED, 0, statements);
         }
         if cut > 0 {
+            let issued_at = Instant::now();
             upstream
                 .write_all(buf.split_to(cut).freeze())
                 .await
                 .map_err(SessionError::UpstreamIo)?;
-            state.meter.forwarded(read_at, cut);
+            state.meter.forwarded(read_at, issued_at, cut);
         }
         if terminate {
             return Ok(Exit::ClientClosed {
@@ -260,11 +261,12 @@ pub async fn upstream_to_client(
             }
         }
         if cut > 0 {
+            let issued_at = Instant::now();
             client
                 .write_all(buf.split_to(cut).freeze())
                 .await
                 .map_err(SessionError::ClientIo)?;
-            state.meter.delivered(read_at, cut);
+            state.meter.delivered(read_at, issued_at, cut);
         }
         if let Some(reason) = end {
             return Ok(Exit::End(reason));
