@@ -35,18 +35,39 @@ fn byte(v: &[u8], i: usize) -> Option<u8> {
     v.get(i).copied()
 }
 
-/// The digit run starting at `start` (a digit).
+/// The digit run starting at `start` (a digit), eight bytes at a time: a run ends where the
+/// first non-digit is, found with one mask instead of a branch per byte.
 fn group_at(v: &[u8], start: usize) -> Group {
-    let len = v
-        .get(start..)
-        .unwrap_or_default()
-        .iter()
-        .position(|&b| !is_digit(b))
-        .unwrap_or(v.len().saturating_sub(start));
-    Group {
-        start,
-        end: start + len,
+    let mut end = start;
+    while let Some(word) = word_at(v, end) {
+        let non_digits = non_digit_mask(word);
+        if non_digits != 0 {
+            end += (non_digits.trailing_zeros() / 8) as usize;
+            return Group { start, end };
+        }
+        end += 8;
     }
+    while byte(v, end).is_some_and(is_digit) {
+        end += 1;
+    }
+    Group { start, end }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `i`, little-endian, if there are eight.
+fn word_at(v: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = v.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// The high bit of each byte of `word` that is not an ASCII digit, exactly per byte: XOR maps
+/// the digits to 0..=9; adding 118 to the low seven bits sets bit 7 of a byte from 10 up,
+/// without a carry into the next byte; bytes from 128 up keep their own bit 7.
+fn non_digit_mask(word: u64) -> u64 {
+    let x = word ^ (ONES * u64::from(b'0'));
+    (((x & !HIGHS) + ONES * 118) | x) & HIGHS
 }
 
 /// The next group of the chain: one separator, then a digit.
@@ -104,19 +125,13 @@ fn count_digits(v: &[u8]) -> usize {
         .sum()
 }
 
-/// The first digit at or after `from`, skipping eight bytes at a time while there is none.
+/// The first digit at or after `from`, eight bytes at a time.
 fn next_digit(v: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
-    while let Some(chunk) = v.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        // XOR maps exactly the digits to 0..=9; then "has a byte below 10" (exact as an
-        // existence test for bounds up to 128).
-        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'0'));
-        if x.wrapping_sub(ONES * 10) & !x & HIGHS != 0 {
-            break;
+    while let Some(word) = word_at(v, i) {
+        let digits = !non_digit_mask(word) & HIGHS;
+        if digits != 0 {
+            return Some(i + (digits.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
@@ -261,4 +276,30 @@ fn ssn_window(v: &[u8], g: Group, prev_sep: Option<u8>) -> Option<Group> {
 #[cfg(test)]
 pub(super) fn luhn_for_tests(digits: &[u8]) -> bool {
     luhn(digits)
+}
+
+#[cfg(test)]
+mod swar_tests {
+    use super::*;
+
+    #[test]
+    fn the_masks_agree_with_a_byte_at_a_time_check_on_every_byte() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = [b'5'; 8];
+                bytes[pos] = b;
+                let mask = non_digit_mask(u64::from_le_bytes(bytes));
+                let expected = if b.is_ascii_digit() { 0 } else { 0x80u64 << (8 * pos) };
+                assert_eq!(mask, expected, "byte {b:#x} at {pos}");
+            }
+        }
+        let v = b"ab12345678901x 9";
+        assert_eq!(next_digit(v, 0), Some(2));
+        assert_eq!(next_digit(v, 13), Some(15));
+        assert_eq!(next_digit(b"abc", 0), None);
+        let g = group_at(v, 2);
+        assert_eq!((g.start, g.end), (2, 13));
+        let g = group_at(v, 15);
+        assert_eq!((g.start, g.end), (15, 16));
+    }
 }
