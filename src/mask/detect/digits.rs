@@ -289,7 +289,11 @@ mod swar_tests {
                 let mut bytes = [b'5'; 8];
                 bytes[pos] = b;
                 let mask = non_digit_mask(u64::from_le_bytes(bytes));
-                let expected = if b.is_ascii_digit() { 0 } else { 0x80u64 << (8 * pos) };
+                let expected = if b.is_ascii_digit() {
+                    0
+                } else {
+                    0x80u64 << (8 * pos)
+                };
                 assert_eq!(mask, expected, "byte {b:#x} at {pos}");
             }
         }

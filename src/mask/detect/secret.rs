@@ -87,7 +87,14 @@ static LITERALS: LazyLock<AhoCorasick> = LazyLock::new(|| {
 });
 
 /// Appends the secrets found in `v`.
+/// The shortest text any shape can match: a JWT's 10-character header, a dot, a 2-character
+/// payload and a dot. Shorter values (most column values) skip the literal search.
+const MIN_LEN: usize = 14;
+
 pub(super) fn find(v: &[u8], found: &mut Vec<Finding>) {
+    if v.len() < MIN_LEN {
+        return;
+    }
     let mut pos = 0;
     while pos < v.len() {
         let Some(m) = LITERALS.find(Input::new(v).span(pos..v.len())) else {
@@ -188,4 +195,25 @@ fn pem_end(v: &[u8], start: usize, label_start: usize) -> Option<usize> {
         .map_or(v.len(), |n| end_label + n + DASHES.len());
     debug_assert!(close > start);
     Some(close)
+}
+
+#[cfg(test)]
+mod min_len_tests {
+    use super::*;
+
+    #[test]
+    fn no_shape_matches_anything_shorter_than_min_len() {
+        for &(lit, shape) in PREFIXES {
+            let shortest = match shape {
+                Shape::Run(_, min) => lit.len() + min,
+                Shape::Jwt => 14,
+                Shape::Pem => lit.len() + "PRIVATE KEY-----".len(),
+            };
+            assert!(shortest >= MIN_LEN, "{lit}: {shortest}");
+        }
+        // The shortest JWT shape is found at exactly that length.
+        let mut found = Vec::new();
+        find(b"eyJhbGciOi.e1.", &mut found);
+        assert_eq!(found.len(), 1);
+    }
 }

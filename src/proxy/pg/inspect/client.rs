@@ -155,7 +155,7 @@ impl Inspector {
         match refused {
             Err(refusal) => {
                 self.portals.insert(
-                    bind.portal.to_vec(),
+                    bind.portal,
                     Portal {
                         blocked: Some(refusal.clone()),
                         ..Portal::default()
@@ -165,7 +165,7 @@ impl Inspector {
             }
             Ok(plan) => {
                 self.portals.insert(
-                    bind.portal.to_vec(),
+                    bind.portal,
                     Portal {
                         plan,
                         ..Portal::default()
@@ -224,7 +224,7 @@ impl Inspector {
                 Described::Statement(d.name.to_vec()),
             ),
             Target::Portal => {
-                let portal = self.portals.entry(d.name.to_vec()).or_default();
+                let portal = self.portals.entry(d.name);
                 portal.described = true;
                 (portal.blocked.clone(), Described::Portal(d.name.to_vec()))
             }
@@ -247,7 +247,7 @@ impl Inspector {
         // for the description first, out of the client's sight.
         let describe = self.masking && portal.is_none_or(|p| p.plan.is_none() && !p.described);
         let action = if describe {
-            self.portals.entry(e.portal.to_vec()).or_default().described = true;
+            self.portals.entry(e.portal).described = true;
             self.expect.push_back(Expect::Describe {
                 of: Described::Portal(e.portal.to_vec()),
                 hidden: true,

@@ -142,7 +142,7 @@ pub struct Inspector {
     standard_strings: bool,
     expect: VecDeque<Expect>,
     statements: HashMap<Vec<u8>, Statement>,
-    portals: HashMap<Vec<u8>, Portal>,
+    portals: Portals,
     /// The result set of the current simple Query.
     rows: Rows,
     /// Rows of the current simple-Query result set, for the row cap.
@@ -204,7 +204,7 @@ impl Inspector {
             standard_strings,
             expect: VecDeque::new(),
             statements: HashMap::new(),
-            portals: HashMap::new(),
+            portals: Portals::default(),
             rows: Rows::None,
             simple_rows: 0,
             cut: false,
@@ -334,3 +334,55 @@ fn refusal_error(message: &str) -> Bytes {
 
 #[cfg(test)]
 mod tests;
+
+/// The session's portals. Drivers bind almost every statement to the unnamed portal, and each
+/// of its DataRows looks its portal up for the masking plan: the unnamed one is kept apart, so
+/// that lookup hashes nothing. Named portals stay in a (DoS-resistant) hash map.
+#[derive(Default)]
+struct Portals {
+    unnamed: Option<Portal>,
+    named: HashMap<Vec<u8>, Portal>,
+}
+
+impl Portals {
+    fn get(&self, name: &[u8]) -> Option<&Portal> {
+        if name.is_empty() {
+            self.unnamed.as_ref()
+        } else {
+            self.named.get(name)
+        }
+    }
+
+    fn get_mut(&mut self, name: &[u8]) -> Option<&mut Portal> {
+        if name.is_empty() {
+            self.unnamed.as_mut()
+        } else {
+            self.named.get_mut(name)
+        }
+    }
+
+    /// The portal of that name, created empty if there is none.
+    fn entry(&mut self, name: &[u8]) -> &mut Portal {
+        if name.is_empty() {
+            self.unnamed.get_or_insert_with(Portal::default)
+        } else {
+            self.named.entry(name.to_vec()).or_default()
+        }
+    }
+
+    fn insert(&mut self, name: &[u8], portal: Portal) {
+        if name.is_empty() {
+            self.unnamed = Some(portal);
+        } else {
+            self.named.insert(name.to_vec(), portal);
+        }
+    }
+
+    fn remove(&mut self, name: &[u8]) {
+        if name.is_empty() {
+            self.unnamed = None;
+        } else {
+            self.named.remove(name);
+        }
+    }
+}

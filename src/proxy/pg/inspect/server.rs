@@ -106,7 +106,7 @@ impl Inspector {
                 else {
                     return Ok(Action::Forward);
                 };
-                self.portals.entry(name).or_default().plan = plan;
+                self.portals.entry(&name).plan = plan;
                 Ok(if hidden {
                     Action::Drop
                 } else {
@@ -174,7 +174,9 @@ impl Inspector {
                 reason.message()
             ))));
         }
-        let mut out = BytesMut::new();
+        // Room for the row as it came, so writing a masked copy does not grow the buffer
+        // value by value (masks are about as long as what they replace).
+        let mut out = BytesMut::with_capacity(frame.bytes.len() + 64);
         let masked = plan.rewrite_data_row_counted(frame, &mut out)?;
         self.tally.masked(u64::from(masked));
         Ok(if masked > 0 {
