@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, when missing, the system packages the integration tests need (PostgreSQL server
-# binaries and psql) and, with --bench, those the benchmarks also need (pgbouncer, openssl, perf).
+# binaries and psql) and, with --bench, those the benchmarks also need (pgbouncer, pgpool2, openssl, perf).
 # Idempotent; Debian/Ubuntu with apt-get; run as root (or with sudo available).
 # It never leaves the distribution's own PostgreSQL service running: tests start their own
 # throwaway servers on free loopback ports.
@@ -11,7 +11,7 @@ for arg in "$@"; do
     case "$arg" in
         --bench) bench=1 ;;
         -h | --help)
-            echo "usage: $0 [--bench]   (--bench also installs pgbouncer, openssl and perf)"
+            echo "usage: $0 [--bench]   (--bench also installs pgbouncer, pgpool2, openssl and perf)"
             exit 0
             ;;
         *)
@@ -41,7 +41,8 @@ if [ "$bench" = 1 ]; then
     else
         packages+=(pgbouncer)
     fi
-    # The connect scenario's certificate; flamegraphs.
+    # The second peer proxy; the connect scenario's certificate; flamegraphs.
+    [ -x /usr/sbin/pgpool ] || packages+=(pgpool2)
     command -v openssl >/dev/null 2>&1 || packages+=(openssl)
     command -v perf >/dev/null 2>&1 || packages+=(linux-perf)
 fi

@@ -21,7 +21,7 @@ options:
   --rounds N           rounds; each round runs every target once per case (default 2)
   --scale N            pgbench -i scale factor (default 10)
   --targets LIST       comma-separated, run in this order within each round:
-                       direct,sluice,sluice-policy,pgbouncer (default all four; workers:
+                       direct,sluice,sluice-policy,pgbouncer,pgpool (default all; workers:
                        direct and sluice-wN for each N); sluice is the pass-through admin role,
                        sluice-policy a role with statement rules and masking, sluice-wN the
                        pass-through role on a gateway with N unpinned shards, sluice-epoll
@@ -39,7 +39,7 @@ options:
                        write DIR/<target>-<case>.svg flamegraphs (and .folded stacks)";
 
 /// The fixed targets, in the default run order.
-pub const TARGETS: &[&str] = &["direct", "sluice", "sluice-policy", "pgbouncer"];
+pub const TARGETS: &[&str] = &["direct", "sluice", "sluice-policy", "pgbouncer", "pgpool"];
 
 /// A named scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +285,7 @@ mod tests {
         let opts = parse(&[]).unwrap();
         assert_eq!(
             opts.targets,
-            ["direct", "sluice", "sluice-policy", "pgbouncer"]
+            ["direct", "sluice", "sluice-policy", "pgbouncer", "pgpool"]
         );
     }
 

@@ -10,6 +10,7 @@ mod idle;
 mod perf;
 mod pgbench;
 mod pgbouncer;
+mod pgpool;
 mod postgres;
 mod proc;
 mod report;

@@ -267,14 +267,14 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
          TPS excludes connection time (except with a connection per transaction, where it is \
          the point); p50/p99 are over every transaction of every round (pgbench `--log`). \
          Ratios are TPS ratios against the same case. Chart: `chart.svg`.\n\n\
-         | target | case | TPS mean | TPS per round | latency avg (ms) | p50 (ms) | p99 (ms) | vs direct | vs sluice | vs pgbouncer |\n\
-         |---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+         | target | case | TPS mean | TPS per round | latency avg (ms) | p50 (ms) | p99 (ms) | vs direct | vs sluice | vs pgbouncer | vs pgpool |\n\
+         |---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
         params.scenario, params.workload, params.rounds, params.started
     );
     for row in rows {
         let per_round: Vec<String> = row.tps.iter().map(|t| format!("{t:.0}")).collect();
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row.target,
             row.case,
             fmt(Some(row.tps_mean()), 0),
@@ -289,6 +289,7 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
             fmt(ratio(row, find(rows, "direct", &row.case)), 3),
             fmt(ratio(row, find(rows, "sluice", &row.case)), 3),
             fmt(ratio(row, find(rows, "pgbouncer", &row.case)), 3),
+            fmt(ratio(row, find(rows, "pgpool", &row.case)), 3),
         ));
     }
     let costs = policy_costs(rows);
@@ -396,6 +397,7 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
                 "ratio_vs_direct": ratio(row, find(rows, "direct", &row.case)),
                 "ratio_vs_sluice": ratio(row, find(rows, "sluice", &row.case)),
                 "ratio_vs_pgbouncer": ratio(row, find(rows, "pgbouncer", &row.case)),
+                "ratio_vs_pgpool": ratio(row, find(rows, "pgpool", &row.case)),
                 "errors": row.errors,
                 "connections": row.connections,
                 "rss_kib_rounds": row.rss_kib,
@@ -513,9 +515,9 @@ mod tests {
             row("sluice-policy", "prepared", &[150.0]),
         ];
         let md = summary_md(&params(), &rows);
-        assert!(md.contains("| vs direct | vs sluice | vs pgbouncer |"));
+        assert!(md.contains("| vs direct | vs sluice | vs pgbouncer | vs pgpool |"));
         assert!(md.contains(
-            "| sluice-policy | prepared | 150 | 150 | 1.000 | 0.900 | 1.500 | 0.375 | 0.750 | – |"
+            "| sluice-policy | prepared | 150 | 150 | 1.000 | 0.900 | 1.500 | 0.375 | 0.750 | – | – |"
         ));
         assert!(md.contains("## sluice-policy vs sluice"));
         assert!(md.contains("| prepared | 0.750 | 0.750 | 0.900 → 0.900 | 1.500 → 1.500 |"));

@@ -15,6 +15,7 @@ use crate::idle;
 use crate::perf;
 use crate::pgbench;
 use crate::pgbouncer::Pgbouncer;
+use crate::pgpool::Pgpool;
 use crate::postgres::{Postgres, SUPERUSER};
 use crate::proc;
 use crate::report::{self, Params, Row};
@@ -69,6 +70,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
     // pass-through target runs exactly the configuration of earlier runs.
     let mut gateways: Vec<Sluice> = Vec::new();
     let mut bouncer: Option<Pgbouncer> = None;
+    let mut pool: Option<Pgpool> = None;
+    let pgpool_bin = Pgpool::binary();
     let bouncer_dir = scratch.subdir("pgbouncer")?;
     for target in &opts.targets {
         let started: Result<Endpoint, String> = match target.as_str() {
@@ -135,6 +138,18 @@ pub fn run(opts: &Options) -> Result<(), String> {
                     endpoint
                 }),
             },
+            "pgpool" => match &pgpool_bin {
+                None => {
+                    Err("Pgpool-II is not installed (Debian package `pgpool2`); skipped".into())
+                }
+                Some(bin) => scratch.subdir("pgpool").and_then(|dir| {
+                    Pgpool::start(bin, &dir, pg.port(), &password, spec.max_clients).map(|p| {
+                        let endpoint = p.endpoint().clone();
+                        pool = Some(p);
+                        endpoint
+                    })
+                }),
+            },
             other => Err(format!("unknown target {other}")),
         };
         let checked = started
@@ -156,6 +171,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
             Err(e) => {
                 let e = if target == "pgbouncer" && bouncer.is_some() {
                     format!("{e}\n{}", Pgbouncer::log(&bouncer_dir))
+                } else if target == "pgpool" && pool.is_some() {
+                    format!("{e}\n{}", Pgpool::log(&scratch.path().join("pgpool")))
                 } else {
                     e
                 };
@@ -302,6 +319,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         raw.push((name, s.stop()));
     }
     drop(bouncer.take());
+    drop(pool.take());
     let mut workload = spec.workload.clone();
     if opts.targets.iter().any(|t| t == "sluice-policy") {
         workload.push_str(&format!(
@@ -361,6 +379,10 @@ fn write(
     configs.push((
         scratch.join("pgbouncer").join("pgbouncer.ini"),
         "pgbouncer.ini".into(),
+    ));
+    configs.push((
+        scratch.join("pgpool").join("pgpool.conf"),
+        "pgpool.conf".into(),
     ));
     for (from, name) in configs {
         if let Ok(text) = fs::read_to_string(&from) {

@@ -1,0 +1,124 @@
+//! Pgpool-II as a second peer: connection pooling in raw mode (no replication, no load
+//! balancing) in front of the same server, SCRAM to clients and to the server from a
+//! plaintext `pool_passwd`, one child process per client as Pgpool-II works.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::endpoint::Endpoint;
+use crate::postgres::SUPERUSER;
+use crate::proc::{self, Watchdog};
+
+/// A running Pgpool-II; stopped on drop.
+pub struct Pgpool {
+    _watchdog: Watchdog,
+    child: Child,
+    endpoint: Endpoint,
+}
+
+impl Pgpool {
+    /// The pgpool binary, if installed (Debian package `pgpool2`).
+    pub fn binary() -> Option<PathBuf> {
+        Some(PathBuf::from("/usr/sbin/pgpool")).filter(|p| p.is_file())
+    }
+
+    /// Writes `pgpool.conf`, `pool_hba.conf` and `pool_passwd` into `dir` and starts Pgpool-II
+    /// in the foreground as the server user, with a child process for each of `clients`.
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        pg_port: u16,
+        password: &str,
+        clients: u32,
+    ) -> Result<Pgpool, String> {
+        let run_as = proc::server_user()?;
+        let port = proc::free_port()?;
+        let pcp_port = proc::free_port()?;
+        let conf = dir.join("pgpool.conf");
+        let hba = dir.join("pool_hba.conf");
+        let passwd = dir.join("pool_passwd");
+        let d = dir.display();
+        fs::write(
+            &conf,
+            format!(
+                "backend_clustering_mode = 'raw'\n\
+                 listen_addresses = '127.0.0.1'\nport = {port}\n\
+                 unix_socket_directories = '{d}'\n\
+                 pcp_listen_addresses = ''\npcp_port = {pcp_port}\npcp_socket_dir = '{d}'\n\
+                 backend_hostname0 = '127.0.0.1'\nbackend_port0 = {pg_port}\n\
+                 backend_weight0 = 1\nbackend_flag0 = 'DISALLOW_TO_FAILOVER'\n\
+                 num_init_children = {children}\nmax_pool = 1\nconnection_cache = on\n\
+                 enable_pool_hba = on\npool_passwd = '{passwd}'\n\
+                 load_balance_mode = off\nhealth_check_period = 0\nsr_check_period = 0\n\
+                 failover_on_backend_error = off\n\
+                 logdir = '{d}'\npid_file_name = '{d}/pgpool.pid'\n\
+                 log_destination = 'stderr'\n",
+                children = clients + 8,
+                passwd = passwd.display(),
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        fs::write(&hba, "host all all 127.0.0.1/32 scram-sha-256\n").map_err(|e| e.to_string())?;
+        fs::write(&passwd, format!("{SUPERUSER}:TEXT{password}\n")).map_err(|e| e.to_string())?;
+        if let Some(user) = run_as {
+            for path in [dir, &conf, &hba, &passwd] {
+                user.give(path)?;
+            }
+        }
+        let mut cmd = Command::new(bin);
+        cmd.arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-a")
+            .arg(&hba)
+            .arg("-F")
+            .arg(dir.join("pcp.conf"))
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                fs::File::create(dir.join("pgpool.log")).map_err(|e| e.to_string())?,
+            ));
+        fs::write(dir.join("pcp.conf"), "").map_err(|e| e.to_string())?;
+        if let Some(user) = run_as {
+            user.give(&dir.join("pcp.conf"))?;
+            user.give(&dir.join("pgpool.log"))?;
+            user.apply(&mut cmd);
+        }
+        proc::record(&cmd);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start pgpool: {e}"))?;
+        let watchdog = Watchdog::spawn("kill -TERM \"$1\" 2>/dev/null", &[child.id().to_string()])?;
+        Ok(Pgpool {
+            _watchdog: watchdog,
+            child,
+            endpoint: Endpoint {
+                name: "pgpool".into(),
+                port,
+                dbname: "bench".into(),
+                user: SUPERUSER.into(),
+                password: password.into(),
+            },
+        })
+    }
+
+    /// Where clients connect.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The log so far, for error messages.
+    pub fn log(dir: &Path) -> String {
+        fs::read_to_string(dir.join("pgpool.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Pgpool {
+    fn drop(&mut self) {
+        // SIGTERM is Pgpool-II's smart shutdown; after a run no client is left to wait for.
+        proc::stop_child(&mut self.child, Duration::from_secs(10));
+    }
+}
