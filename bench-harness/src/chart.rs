@@ -115,7 +115,8 @@ fn ordered<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     out
 }
 
-fn escape(s: &str) -> String {
+/// Text made safe inside SVG/XML elements and attribute values.
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

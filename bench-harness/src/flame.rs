@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::chart::escape;
+
 /// Folds `perf script` output: one entry per distinct stack (root first, thread name as the
 /// root frame), with its sample count.
 pub fn fold(perf_script: &str) -> BTreeMap<String, u64> {
@@ -169,13 +171,6 @@ fn color(name: &str) -> String {
     let g = 80 + ((h >> 8) % 130);
     let b = 40 + ((h >> 16) % 50);
     format!("rgb({r},{g},{b})")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

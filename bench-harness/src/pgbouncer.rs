@@ -3,20 +3,16 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::endpoint::Endpoint;
+use crate::peer::Peer;
 use crate::postgres::SUPERUSER;
-use crate::proc::{self, Watchdog};
+use crate::proc;
 use crate::tls::Cert;
 
-/// A running pgbouncer; stopped on drop.
-pub struct Pgbouncer {
-    _watchdog: Watchdog,
-    child: Child,
-    endpoint: Endpoint,
-}
+/// pgbouncer, started by [`Pgbouncer::start`].
+pub struct Pgbouncer;
 
 impl Pgbouncer {
     /// The pgbouncer binary, if installed.
@@ -39,7 +35,7 @@ impl Pgbouncer {
         password: &str,
         clients: u32,
         tls: Option<&Cert>,
-    ) -> Result<Pgbouncer, String> {
+    ) -> Result<Peer, String> {
         let run_as = proc::server_user()?;
         let port = proc::free_port()?;
         let ini = dir.join("pgbouncer.ini");
@@ -65,53 +61,15 @@ impl Pgbouncer {
             }
         }
         let mut cmd = Command::new(bin);
-        cmd.arg(&ini)
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(user) = run_as {
-            user.apply(&mut cmd);
-        }
-        proc::record(&cmd);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start pgbouncer: {e}"))?;
-        let watchdog = Watchdog::spawn("kill -KILL \"$1\" 2>/dev/null", &[child.id().to_string()])?;
-        let endpoint = Endpoint {
-            name: "pgbouncer".into(),
+        cmd.arg(&ini).current_dir(dir).stderr(Stdio::null());
+        Peer::spawn(
+            "pgbouncer",
+            cmd,
             port,
-            dbname: "bench".into(),
-            user: SUPERUSER.into(),
-            password: password.into(),
-        };
-        Ok(Pgbouncer {
-            _watchdog: watchdog,
-            child,
-            endpoint,
-        })
-    }
-
-    /// The pgbouncer process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Where clients connect.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    /// The log so far, for error messages.
-    pub fn log(dir: &Path) -> String {
-        fs::read_to_string(dir.join("pgbouncer.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Pgbouncer {
-    fn drop(&mut self) {
-        // SIGTERM is pgbouncer's immediate shutdown: after a run there is nothing left to drain.
-        proc::stop_child(&mut self.child, Duration::from_secs(5));
+            password,
+            &dir.join("pgbouncer.log"),
+            Duration::from_secs(5),
+        )
     }
 }
 

@@ -4,19 +4,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::endpoint::Endpoint;
+use crate::peer::Peer;
 use crate::postgres::SUPERUSER;
-use crate::proc::{self, Watchdog};
+use crate::proc;
 
-/// A running Pgpool-II; stopped on drop.
-pub struct Pgpool {
-    _watchdog: Watchdog,
-    child: Child,
-    endpoint: Endpoint,
-}
+/// Pgpool-II, started by [`Pgpool::start`].
+pub struct Pgpool;
 
 impl Pgpool {
     /// The pgpool binary, if installed (Debian package `pgpool2`).
@@ -32,7 +28,7 @@ impl Pgpool {
         pg_port: u16,
         password: &str,
         clients: u32,
-    ) -> Result<Pgpool, String> {
+    ) -> Result<Peer, String> {
         let run_as = proc::server_user()?;
         let port = proc::free_port()?;
         let pcp_port = proc::free_port()?;
@@ -67,6 +63,14 @@ impl Pgpool {
                 user.give(path)?;
             }
         }
+        let log = dir.join("pgpool.log");
+        let pcp = dir.join("pcp.conf");
+        fs::write(&pcp, "").map_err(|e| e.to_string())?;
+        let stderr = fs::File::create(&log).map_err(|e| e.to_string())?;
+        if let Some(user) = run_as {
+            user.give(&pcp)?;
+            user.give(&log)?;
+        }
         let mut cmd = Command::new(bin);
         cmd.arg("-n")
             .arg("-f")
@@ -74,51 +78,9 @@ impl Pgpool {
             .arg("-a")
             .arg(&hba)
             .arg("-F")
-            .arg(dir.join("pcp.conf"))
+            .arg(&pcp)
             .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                fs::File::create(dir.join("pgpool.log")).map_err(|e| e.to_string())?,
-            ));
-        fs::write(dir.join("pcp.conf"), "").map_err(|e| e.to_string())?;
-        if let Some(user) = run_as {
-            user.give(&dir.join("pcp.conf"))?;
-            user.give(&dir.join("pgpool.log"))?;
-            user.apply(&mut cmd);
-        }
-        proc::record(&cmd);
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start pgpool: {e}"))?;
-        let watchdog = Watchdog::spawn("kill -TERM \"$1\" 2>/dev/null", &[child.id().to_string()])?;
-        Ok(Pgpool {
-            _watchdog: watchdog,
-            child,
-            endpoint: Endpoint {
-                name: "pgpool".into(),
-                port,
-                dbname: "bench".into(),
-                user: SUPERUSER.into(),
-                password: password.into(),
-            },
-        })
-    }
-
-    /// Where clients connect.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    /// The log so far, for error messages.
-    pub fn log(dir: &Path) -> String {
-        fs::read_to_string(dir.join("pgpool.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Pgpool {
-    fn drop(&mut self) {
-        // SIGTERM is Pgpool-II's smart shutdown; after a run no client is left to wait for.
-        proc::stop_child(&mut self.child, Duration::from_secs(10));
+            .stderr(Stdio::from(stderr));
+        Peer::spawn("pgpool", cmd, port, password, &log, Duration::from_secs(10))
     }
 }

@@ -12,6 +12,7 @@ use crate::chart;
 use crate::cli::{self, Options};
 use crate::endpoint::Endpoint;
 use crate::idle;
+use crate::peer::Peer;
 use crate::perf;
 use crate::pgbench;
 use crate::pgbouncer::Pgbouncer;
@@ -69,10 +70,9 @@ pub fn run(opts: &Options) -> Result<(), String> {
     // One gateway process per sluice target, each with its own configuration, so the
     // pass-through target runs exactly the configuration of earlier runs.
     let mut gateways: Vec<Sluice> = Vec::new();
-    let mut bouncer: Option<Pgbouncer> = None;
-    let mut pool: Option<Pgpool> = None;
+    // Peer proxies that started (pgbouncer, Pgpool-II).
+    let mut peers: Vec<Peer> = Vec::new();
     let pgpool_bin = Pgpool::binary();
-    let bouncer_dir = scratch.subdir("pgbouncer")?;
     for target in &opts.targets {
         let started: Result<Endpoint, String> = match target.as_str() {
             "direct" => Ok(Endpoint {
@@ -82,39 +82,15 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 user: SUPERUSER.into(),
                 password: password.clone(),
             }),
-            "sluice" | "sluice-policy" | "sluice-epoll" => {
-                let profile = if target == "sluice-policy" {
-                    Profile::Policy
-                } else {
-                    Profile::PassThrough
+            t if is_gateway(t) => {
+                let (workers, profile) = match t {
+                    "sluice-policy" => (opts.sluice_workers, Profile::Policy),
+                    t => (
+                        cli::workers_of(t).unwrap_or(opts.sluice_workers),
+                        Profile::PassThrough,
+                    ),
                 };
-                start_gateway(
-                    opts,
-                    target,
-                    &scratch,
-                    &pg,
-                    &password,
-                    opts.sluice_workers,
-                    profile,
-                )
-                .map(|s| {
-                    let endpoint = s.endpoint().clone();
-                    gateways.push(s);
-                    endpoint
-                })
-            }
-            t if cli::workers_of(t).is_some() => {
-                let workers = cli::workers_of(t).unwrap_or(1);
-                start_gateway(
-                    opts,
-                    target,
-                    &scratch,
-                    &pg,
-                    &password,
-                    workers,
-                    Profile::PassThrough,
-                )
-                .map(|s| {
+                start_gateway(opts, target, &scratch, &pg, &password, workers, profile).map(|s| {
                     let endpoint = s.endpoint().clone();
                     gateways.push(s);
                     endpoint
@@ -124,18 +100,16 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 None => {
                     Err("pgbouncer is not installed (Debian package `pgbouncer`); skipped".into())
                 }
-                Some(bin) => Pgbouncer::start(
-                    bin,
-                    &bouncer_dir,
-                    pg.port(),
-                    &password,
-                    spec.max_clients,
-                    cert.as_ref(),
-                )
-                .map(|b| {
-                    let endpoint = b.endpoint().clone();
-                    bouncer = Some(b);
-                    endpoint
+                Some(bin) => scratch.subdir("pgbouncer").and_then(|dir| {
+                    Pgbouncer::start(
+                        bin,
+                        &dir,
+                        pg.port(),
+                        &password,
+                        spec.max_clients,
+                        cert.as_ref(),
+                    )
+                    .map(|p| keep(&mut peers, p))
                 }),
             },
             "pgpool" => match &pgpool_bin {
@@ -143,11 +117,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
                     Err("Pgpool-II is not installed (Debian package `pgpool2`); skipped".into())
                 }
                 Some(bin) => scratch.subdir("pgpool").and_then(|dir| {
-                    Pgpool::start(bin, &dir, pg.port(), &password, spec.max_clients).map(|p| {
-                        let endpoint = p.endpoint().clone();
-                        pool = Some(p);
-                        endpoint
-                    })
+                    Pgpool::start(bin, &dir, pg.port(), &password, spec.max_clients)
+                        .map(|p| keep(&mut peers, p))
                 }),
             },
             other => Err(format!("unknown target {other}")),
@@ -169,12 +140,10 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 endpoints.push(endpoint);
             }
             Err(e) => {
-                let e = if target == "pgbouncer" && bouncer.is_some() {
-                    format!("{e}\n{}", Pgbouncer::log(&bouncer_dir))
-                } else if target == "pgpool" && pool.is_some() {
-                    format!("{e}\n{}", Pgpool::log(&scratch.path().join("pgpool")))
-                } else {
-                    e
+                // A peer that started but does not answer says why in its log.
+                let e = match peers.iter().find(|p| &p.endpoint().name == target) {
+                    Some(peer) => format!("{e}\n{}", peer.log()),
+                    None => e,
                 };
                 say(&format!("target {target} failed to start: {e}"));
                 failed_targets.push((target.clone(), e));
@@ -235,9 +204,10 @@ pub fn run(opts: &Options) -> Result<(), String> {
                             .find(|g| g.endpoint().name == endpoint.name)
                             .map(Sluice::pid)
                             .or_else(|| {
-                                (endpoint.name == "pgbouncer")
-                                    .then(|| bouncer.as_ref().map(Pgbouncer::pid))
-                                    .flatten()
+                                peers
+                                    .iter()
+                                    .find(|p| p.endpoint().name == endpoint.name)
+                                    .map(Peer::pid)
                             });
                         idle::run(&opts.loadgen, endpoint, load, script, pid, scratch.path())
                             .map(Outcome::Idle)
@@ -318,8 +288,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         let name = format!("{}-serve.stderr.txt", s.endpoint().name);
         raw.push((name, s.stop()));
     }
-    drop(bouncer.take());
-    drop(pool.take());
+    peers.clear();
     let mut workload = spec.workload.clone();
     if opts.targets.iter().any(|t| t == "sluice-policy") {
         workload.push_str(&format!(
@@ -415,6 +384,19 @@ fn busy_machine() -> Option<String> {
 enum Outcome {
     Pgbench(pgbench::RunResult),
     Idle(idle::IdleResult),
+}
+
+/// Keeps a started peer and returns where clients reach it.
+fn keep(peers: &mut Vec<Peer>, peer: Peer) -> Endpoint {
+    let endpoint = peer.endpoint().clone();
+    peers.push(peer);
+    endpoint
+}
+
+/// Whether a target is a sluice gateway (started by [`start_gateway`]).
+fn is_gateway(target: &str) -> bool {
+    matches!(target, "sluice" | "sluice-policy" | "sluice-epoll")
+        || cli::workers_of(target).is_some()
 }
 
 /// Starts one gateway target in its own scratch subdirectory, named as the target.
