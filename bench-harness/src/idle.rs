@@ -203,3 +203,33 @@ fn parse(report: &str, rss_kib: Option<(u64, u64)>, output: String) -> Result<Id
         output,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_gives_throughput_latency_and_counts() {
+        let report = r#"{"throughput_rps": 49.5, "successes": 742, "connections_opened": 1000,
+            "errors": {"total": 3}, "latency_us": {"p50": 1100.0, "p99": 52000.0}}"#;
+        let r = parse(report, Some((1000, 25000)), String::new()).unwrap();
+        assert_eq!((r.successes, r.errors, r.opened), (742, 3, 1000));
+        assert_eq!((r.throughput, r.p50_ms, r.p99_ms), (49.5, 1.1, 52.0));
+        assert_eq!(r.rss_kib, Some((1000, 25000)));
+        assert!(parse("not json", None, String::new())
+            .unwrap_err()
+            .contains("bad sluice-loadgen report"));
+    }
+
+    #[test]
+    fn resident_memory_and_established_connections_come_from_proc() {
+        assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(established(port), 0);
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        // The server side of the connection has the listener's port as its local port.
+        assert_eq!(established(port), 1);
+    }
+}
