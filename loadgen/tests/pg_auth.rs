@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{closed_port, loadgen, num, psql, start_pg, SharedFile};
+use common::{closed_port, loadgen, num, pg_run, psql, start_pg, SharedFile};
 
 /// pg_hba.conf with one role per method; the superuser keeps SCRAM.
 const HBA: &str = "\
@@ -58,19 +58,9 @@ fn every_auth_method_connects_and_wrong_passwords_are_auth_errors() {
     }
     // The password may also come from PGPASSWORD.
     let u = url_for(pg.port(), "lg_scram");
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &script.arg(),
-            "-n",
-            "3",
-            "-c",
-            "1",
-            "--json",
-        ],
+    let run = pg_run(
+        &u,
+        &["-f", &script.arg(), "-n", "3", "-c", "1"],
         &[("PGPASSWORD", "scram-pw")],
     );
     assert_eq!(num(&run.json(), "successes"), 3, "{}", run.stderr);
@@ -112,21 +102,7 @@ fn every_auth_method_connects_and_wrong_passwords_are_auth_errors() {
     }
     // No password at all where one is required.
     let u = url_for(pg.port(), "lg_scram");
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &script.arg(),
-            "-n",
-            "4",
-            "-c",
-            "2",
-            "--json",
-        ],
-        &[],
-    );
+    let run = pg_run(&u, &["-f", &script.arg(), "-n", "4", "-c", "2"], &[]);
     let j = run.json();
     assert_eq!(num(&j, "errors.auth"), 2, "{j}");
     assert!(
@@ -137,11 +113,9 @@ fn every_auth_method_connects_and_wrong_passwords_are_auth_errors() {
     );
 
     // This server has no TLS: asking for it is a TLS error, reported, not a hang.
-    let run = loadgen(
+    let run = pg_run(
+        &u,
         &[
-            "pg",
-            "--url",
-            &u,
             "--password",
             "scram-pw",
             "--tls",
@@ -152,7 +126,6 @@ fn every_auth_method_connects_and_wrong_passwords_are_auth_errors() {
             "4",
             "-c",
             "2",
-            "--json",
         ],
         &[],
     );
@@ -165,21 +138,7 @@ fn refused_connections_are_counted_and_the_run_ends() {
     let script = SharedFile::new("one.sql", "SELECT 1", false);
     let u = url_for(closed_port(), "postgres");
     // Persistent connections: each one that cannot be made is reported once.
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &script.arg(),
-            "-n",
-            "100",
-            "-c",
-            "4",
-            "--json",
-        ],
-        &[],
-    );
+    let run = pg_run(&u, &["-f", &script.arg(), "-n", "100", "-c", "4"], &[]);
     assert_eq!(run.code(), Some(3));
     let j = run.json();
     assert_eq!(num(&j, "errors.connect"), 4, "{j}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{loadgen, num, start_pg, url, SharedFile};
+use common::{loadgen, num, pg_run, start_pg, url, SharedFile};
 
 #[test]
 fn tls_runs_verify_the_server_and_reconnect_per_request() {
@@ -22,11 +22,9 @@ fn tls_runs_verify_the_server_and_reconnect_per_request() {
     let script = SharedFile::new("one.sql", "SELECT {rand 1 1000}", false);
 
     // Verified, a new TLS connection (handshake and SCRAM) for each request.
-    let run = loadgen(
+    let run = pg_run(
+        &u,
         &[
-            "pg",
-            "--url",
-            &u,
             "--tls",
             "verify-full",
             "--tls-ca",
@@ -40,7 +38,6 @@ fn tls_runs_verify_the_server_and_reconnect_per_request() {
             "3",
             "-M",
             "prepared",
-            "--json",
         ],
         &env,
     );
@@ -69,11 +66,9 @@ fn tls_runs_verify_the_server_and_reconnect_per_request() {
     assert_eq!(num(&run.json(), "successes"), 100, "{}", run.stderr);
 
     // A CA that did not sign the server's certificate: a TLS error per connection.
-    let run = loadgen(
+    let run = pg_run(
+        &u,
         &[
-            "pg",
-            "--url",
-            &u,
             "--tls",
             "require",
             "--tls-ca",
@@ -84,7 +79,6 @@ fn tls_runs_verify_the_server_and_reconnect_per_request() {
             "10",
             "-c",
             "2",
-            "--json",
         ],
         &env,
     );

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{loadgen, num, psql, start_pg_trusting, url, SharedFile};
+use common::{loadgen, num, pg_run, psql, start_pg_trusting, url, SharedFile};
 
 fn pw(pg: &common::TempPostgres) -> [(&'static str, &str); 1] {
     [("PGPASSWORD", pg.password())]
@@ -28,10 +28,10 @@ fn request_bound_runs_count_exactly(protocol: &str) {
         ("small-insert", "150", 0),
     ];
     for (scenario, n, rows) in cases {
-        let run = loadgen(
+        let run = pg_run(
+            &u,
             &[
-                "pg", "--url", &u, "-s", scenario, "-M", protocol, "-n", n, "-c", "4", "-j", "2",
-                "--json",
+                "-s", scenario, "-M", protocol, "-n", n, "-c", "4", "-j", "2",
             ],
             &pw(&pg),
         );
@@ -56,21 +56,9 @@ fn request_bound_runs_count_exactly(protocol: &str) {
          SELECT {rand -5 5} AS x, 'a;b' AS y;\n",
         false,
     );
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &script.arg(),
-            "-M",
-            protocol,
-            "-n",
-            "77",
-            "-c",
-            "3",
-            "--json",
-        ],
+    let run = pg_run(
+        &u,
+        &["-f", &script.arg(), "-M", protocol, "-n", "77", "-c", "3"],
         &pw(&pg),
     );
     let j = run.json();
@@ -94,21 +82,7 @@ fn failing_statements_are_counted_by_sqlstate() {
     let (pg, _hba) = start_pg_trusting();
     let u = url(&pg);
     let missing = SharedFile::new("missing.sql", "SELECT * FROM no_such_table", false);
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &missing.arg(),
-            "-n",
-            "30",
-            "-c",
-            "2",
-            "--json",
-        ],
-        &pw(&pg),
-    );
+    let run = pg_run(&u, &["-f", &missing.arg(), "-n", "30", "-c", "2"], &pw(&pg));
     assert_eq!(run.code(), Some(3), "nothing succeeded: {}", run.stderr);
     let j = run.json();
     assert_eq!(num(&j, "errors.server.42P01"), 30, "{j}");
@@ -119,21 +93,9 @@ fn failing_statements_are_counted_by_sqlstate() {
 
     // Prepared: the division by zero happens at execution, once per request.
     let divide = SharedFile::new("divide.sql", "SELECT 1 / {rand 0 0}", false);
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &divide.arg(),
-            "-M",
-            "prepared",
-            "-n",
-            "25",
-            "-c",
-            "5",
-            "--json",
-        ],
+    let run = pg_run(
+        &u,
+        &["-f", &divide.arg(), "-M", "prepared", "-n", "25", "-c", "5"],
         &pw(&pg),
     );
     let j = run.json();
@@ -141,11 +103,9 @@ fn failing_statements_are_counted_by_sqlstate() {
     assert_eq!(num(&j, "errors.total"), 25);
 
     // A statement that cannot be prepared stops each connection once, not in a loop.
-    let run = loadgen(
+    let run = pg_run(
+        &u,
         &[
-            "pg",
-            "--url",
-            &u,
             "-f",
             &missing.arg(),
             "-M",
@@ -154,7 +114,6 @@ fn failing_statements_are_counted_by_sqlstate() {
             "25",
             "-c",
             "5",
-            "--json",
         ],
         &pw(&pg),
     );
@@ -165,21 +124,9 @@ fn failing_statements_are_counted_by_sqlstate() {
     // clean: only division by zero, never 25P02 (current transaction is aborted).
     let txn = SharedFile::new("txn.sql", "BEGIN; SELECT 1 / {rand 0 0}; COMMIT;", false);
     for protocol in ["simple", "prepared"] {
-        let run = loadgen(
-            &[
-                "pg",
-                "--url",
-                &u,
-                "-f",
-                &txn.arg(),
-                "-M",
-                protocol,
-                "-n",
-                "12",
-                "-c",
-                "2",
-                "--json",
-            ],
+        let run = pg_run(
+            &u,
+            &["-f", &txn.arg(), "-M", protocol, "-n", "12", "-c", "2"],
             &pw(&pg),
         );
         let j = run.json();
@@ -188,11 +135,9 @@ fn failing_statements_are_counted_by_sqlstate() {
     }
     // A request that outlives --timeout is a timeout; the connection is replaced.
     let slow = SharedFile::new("slow.sql", "SELECT pg_sleep(5)", false);
-    let run = loadgen(
+    let run = pg_run(
+        &u,
         &[
-            "pg",
-            "--url",
-            &u,
             "-f",
             &slow.arg(),
             "--timeout",
@@ -201,7 +146,6 @@ fn failing_statements_are_counted_by_sqlstate() {
             "3",
             "-c",
             "1",
-            "--json",
         ],
         &pw(&pg),
     );
@@ -216,42 +160,14 @@ fn failing_statements_are_counted_by_sqlstate() {
         "SELECT pg_terminate_backend(pg_backend_pid())",
         false,
     );
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &kill.arg(),
-            "-n",
-            "5",
-            "-c",
-            "1",
-            "--json",
-        ],
-        &pw(&pg),
-    );
+    let run = pg_run(&u, &["-f", &kill.arg(), "-n", "5", "-c", "1"], &pw(&pg));
     let j = run.json();
     assert_eq!(num(&j, "errors.server.57P01"), 5, "{j}");
     assert_eq!(num(&j, "connections_opened"), 5, "{j}");
 
     // The same transaction succeeding works too.
     let ok = SharedFile::new("ok.sql", "BEGIN; SELECT {rand 1 9}; COMMIT;", false);
-    let run = loadgen(
-        &[
-            "pg",
-            "--url",
-            &u,
-            "-f",
-            &ok.arg(),
-            "-n",
-            "12",
-            "-c",
-            "2",
-            "--json",
-        ],
-        &pw(&pg),
-    );
+    let run = pg_run(&u, &["-f", &ok.arg(), "-n", "12", "-c", "2"], &pw(&pg));
     assert_eq!(num(&run.json(), "successes"), 12);
 }
 
@@ -290,11 +206,9 @@ fn open_loop_sends_about_the_requested_rate() {
     assert!(j["load"]["max_send_lag_us"].is_number());
 
     // Bounded by count, open loop still sends exactly that many.
-    let run = loadgen(
+    let run = pg_run(
+        &u,
         &[
-            "pg",
-            "--url",
-            &u,
             "-f",
             &select.arg(),
             "-R",
@@ -305,7 +219,6 @@ fn open_loop_sends_about_the_requested_rate() {
             "3",
             "-M",
             "prepared",
-            "--json",
         ],
         &pw(&pg),
     );
@@ -349,11 +262,9 @@ fn time_bound_run_with_warmup_and_hdr_log() {
     let select = SharedFile::new("one.sql", "SELECT 1", false);
     let log = std::env::temp_dir().join(format!("loadgen-{}.hlog", common::random_hex(6)));
     let log_arg = log.display().to_string();
-    let run = loadgen(
+    let run = pg_run(
+        &u,
         &[
-            "pg",
-            "--url",
-            &u,
             "-f",
             &select.arg(),
             "-T",
@@ -366,7 +277,6 @@ fn time_bound_run_with_warmup_and_hdr_log() {
             &log_arg,
             "--hdr-interval",
             "250ms",
-            "--json",
         ],
         &pw(&pg),
     );

@@ -40,6 +40,14 @@ impl Run {
     }
 }
 
+/// Runs `sluice-loadgen pg --url URL ARGS... --json` as [`loadgen`] does.
+pub fn pg_run(url: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut all = vec!["pg", "--url", url];
+    all.extend_from_slice(args);
+    all.push("--json");
+    loadgen(&all, env)
+}
+
 /// Runs the binary with `args` and libpq's environment variables unset unless given in `env`;
 /// panics if it hangs or panics.
 pub fn loadgen(args: &[&str], env: &[(&str, &str)]) -> Run {
