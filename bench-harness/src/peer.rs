@@ -11,6 +11,19 @@ use crate::endpoint::Endpoint;
 use crate::postgres::SUPERUSER;
 use crate::proc::{self, Watchdog};
 
+/// A peer's binary: on the `PATH`, else in `/usr/sbin` (where Debian puts server daemons, often
+/// not on a user's `PATH`).
+pub fn binary(name: &str) -> Option<PathBuf> {
+    let on_path = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    on_path.or_else(|| Some(Path::new("/usr/sbin").join(name)).filter(|p| p.is_file()))
+}
+
 /// A running peer.
 pub struct Peer {
     _watchdog: Watchdog,

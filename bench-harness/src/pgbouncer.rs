@@ -17,13 +17,7 @@ pub struct Pgbouncer;
 impl Pgbouncer {
     /// The pgbouncer binary, if installed.
     pub fn binary() -> Option<PathBuf> {
-        let on_path = Command::new("sh")
-            .args(["-c", "command -v pgbouncer"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-        on_path.or_else(|| Some(PathBuf::from("/usr/sbin/pgbouncer")).filter(|p| p.is_file()))
+        crate::peer::binary("pgbouncer")
     }
 
     /// Writes `pgbouncer.ini` and `userlist.txt` into `dir` and starts pgbouncer in the

@@ -17,7 +17,7 @@ pub struct Pgpool;
 impl Pgpool {
     /// The pgpool binary, if installed (Debian package `pgpool2`).
     pub fn binary() -> Option<PathBuf> {
-        Some(PathBuf::from("/usr/sbin/pgpool")).filter(|p| p.is_file())
+        crate::peer::binary("pgpool")
     }
 
     /// Writes `pgpool.conf`, `pool_hba.conf` and `pool_passwd` into `dir` and starts Pgpool-II
