@@ -79,6 +79,16 @@ fn resolve_paths(config: &mut Config, base: &Path) {
         }
     };
     fix(&mut config.identity.signing_key);
+    config.identity.revocation_file.iter_mut().for_each(fix);
+    for pr in &mut config.identity.providers {
+        pr.jwks_file
+            .iter_mut()
+            .chain(pr.jwks_ca_file.iter_mut())
+            .for_each(fix);
+    }
+    if let Some(a) = &mut config.audit {
+        a.file.iter_mut().for_each(fix);
+    }
     for l in &mut config.listeners {
         l.tls_cert
             .iter_mut()

@@ -4,15 +4,18 @@
 //! then checks what serde cannot (addresses, cross references, secrets being readable) and reports
 //! every problem at once, each with the dotted path of the offending key.
 
+mod audit;
 mod duration;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod load;
 mod model;
 mod policy;
+mod providers;
 mod validate;
 mod validate_policy;
 
+pub use audit::{AuditSection, Overflow};
 pub use duration::{format_duration, parse_duration};
 pub use load::{load, load_without_secrets, ConfigError, LoadedConfig};
 pub use model::{
@@ -23,6 +26,7 @@ pub use policy::{
     class_key, rule_path, toml_key, Action, Detector, MaskSection, PolicySection, RuleSection,
     CLASSES, DEFAULT_PROTECTED_SETTINGS,
 };
+pub use providers::{MappingSection, ProviderSection};
 pub use validate::Problem;
 pub use validate_policy::validate_policy;
 

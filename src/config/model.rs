@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::audit::AuditSection;
 use super::duration::{format_duration, parse_duration};
 use super::policy::{PolicySection, RuleSection};
+use super::providers::ProviderSection;
 use crate::identity::{IdentityError, SigningKey, TokenIssuer, TokenSettings};
 
 /// The whole file.
@@ -29,6 +31,9 @@ pub struct Config {
     /// The control plane's admin listener; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminSection>,
+    /// The audit trail; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditSection>,
 }
 
 /// The control plane's HTTP listener (metrics and statistics for now).
@@ -42,6 +47,32 @@ pub struct AdminSection {
     pub tls_cert: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// Token requests (exchange, delegate, revoke) each caller may make per minute.
+    #[serde(default = "token_rate_per_minute")]
+    pub token_rate_per_minute: u32,
+    /// Token requests a caller may make at once before the rate applies.
+    #[serde(default = "token_burst")]
+    pub token_burst: u32,
+}
+
+impl AdminSection {
+    /// A plaintext listener on `listen` (which must be a loopback address) with default limits.
+    pub fn plaintext(listen: &str) -> AdminSection {
+        AdminSection {
+            listen: listen.into(),
+            tls_cert: None,
+            tls_key: None,
+            token_rate_per_minute: token_rate_per_minute(),
+            token_burst: token_burst(),
+        }
+    }
+}
+
+fn token_rate_per_minute() -> u32 {
+    60
+}
+fn token_burst() -> u32 {
+    20
 }
 
 /// Process-wide settings of the data plane.
@@ -118,6 +149,19 @@ pub struct IdentitySection {
     pub max_ttl: Duration,
     #[serde(with = "human", default = "leeway")]
     pub leeway: Duration,
+    /// Longest delegation chain below a root token (a root's child has depth 1).
+    #[serde(default = "max_delegation_depth")]
+    pub max_delegation_depth: usize,
+    /// Where revocations are kept so that they survive a restart; in memory only when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_file: Option<PathBuf>,
+    /// Identity providers whose tokens `POST /v1/token/exchange` accepts.
+    #[serde(rename = "provider", default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderSection>,
+}
+
+fn max_delegation_depth() -> usize {
+    4
 }
 
 impl IdentitySection {
@@ -211,6 +255,14 @@ pub struct RoleSection {
     /// A role without any is unrestricted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rules: BTreeMap<String, RuleSection>,
+    /// How strong the role is, for delegation: a token may hand its child one of its own
+    /// roles, or a role of lower strength than one of them. Roles without a strength can only
+    /// be handed on as themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<u32>,
+    /// Tokens with this role may use the admin API (sessions, revoking any token).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 impl RoleSection {
@@ -230,7 +282,7 @@ impl RoleSection {
 }
 
 /// Durations written as `10s`, `15m`, ... in the file.
-mod human {
+pub(super) mod human {
     use super::*;
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -240,5 +292,24 @@ mod human {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Optional durations written as `10s`, `15m`, ... in the file.
+pub(super) mod human_opt {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -53,11 +53,7 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     })?;
     let mut loaded = crate::config::load(&config_path)?;
     // Statistics on a free loopback port, for `sluice stats`.
-    loaded.config.admin = Some(crate::config::AdminSection {
-        listen: "127.0.0.1:0".into(),
-        tls_cert: None,
-        tls_key: None,
-    });
+    loaded.config.admin = Some(crate::config::AdminSection::plaintext("127.0.0.1:0"));
     let running = runtime::start(&loaded, shutdown)?;
     let addr = running.addresses[0];
 
