@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 /// Largest request head accepted; larger gets 431.
 pub const MAX_HEAD: usize = 8 * 1024;
-/// Largest request body accepted (none of today's endpoints reads one); larger gets 413.
+/// Largest request body accepted; larger gets 413.
 pub const MAX_BODY: u64 = 64 * 1024;
 /// Headers parsed at most; more gets 431.
 const MAX_HEADERS: usize = 32;
@@ -19,6 +19,8 @@ pub struct RequestHead {
     pub path: String,
     /// Length of the body that follows the head (0 when none was declared).
     pub content_length: u64,
+    /// The credential of an `Authorization: Bearer` header.
+    pub bearer: Option<String>,
 }
 
 /// Why a request is refused before routing: the status to answer with and a short reason.
@@ -58,6 +60,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, Refusal> {
     }
     let mut content_length: Option<u64> = None;
     let mut host = false;
+    let mut bearer = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("transfer-encoding") {
             // Chunked bodies are not accepted: with Content-Length only, the framing cannot
@@ -76,6 +79,18 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, Refusal> {
             content_length = Some(v);
         }
         host |= h.name.eq_ignore_ascii_case("host");
+        if h.name.eq_ignore_ascii_case("authorization") {
+            if bearer.is_some() {
+                return Err(refuse(400, "more than one Authorization header"));
+            }
+            let value = std::str::from_utf8(h.value)
+                .map_err(|_| refuse(400, "invalid Authorization header"))?;
+            let (scheme, credential) = value.trim().split_once(' ').unwrap_or((value, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") || credential.trim().is_empty() {
+                return Err(refuse(401, "use Authorization: Bearer <token>"));
+            }
+            bearer = Some(credential.trim().to_owned());
+        }
     }
     // HTTP/1.1 requires Host (RFC 9112 section 3.2).
     if version == 1 && !host {
@@ -91,6 +106,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, Refusal> {
             method: method.to_owned(),
             path,
             content_length,
+            bearer,
         },
         len,
     )))
@@ -126,6 +142,25 @@ impl Response {
         )
     }
 
+    /// A JSON error: `{"error": {"code": ..., "message": ...}}` with a stable `code`.
+    pub fn json_error(status: u16, code: &str, message: &str) -> Response {
+        let body = serde_json::json!({ "error": { "code": code, "message": message } });
+        let mut bytes = body.to_string().into_bytes();
+        bytes.push(b'\n');
+        Response::new(status, "application/json", bytes)
+    }
+
+    /// A JSON body.
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
+        match serde_json::to_vec_pretty(value) {
+            Ok(mut body) => {
+                body.push(b'\n');
+                Response::new(status, "application/json", body)
+            }
+            Err(_) => Response::json_error(500, "internal", "could not encode the response"),
+        }
+    }
+
     /// The bytes on the wire; with `head_only` (a HEAD request) the body is left out but its
     /// length is still announced.
     pub fn encode(&self, head_only: bool) -> Vec<u8> {
@@ -156,6 +191,10 @@ pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",

@@ -9,8 +9,13 @@
 
 pub mod client;
 mod http;
+mod limit;
 mod routes;
 mod server;
+mod tokens;
+
+pub use limit::RateLimiter;
+pub use tokens::{Plane, TokenResponse};
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -59,6 +64,7 @@ impl ControlPlane {
 pub fn start(
     section: &AdminSection,
     collector: Collector,
+    plane: Plane,
     stopped: impl Fn() -> bool + Send + 'static,
 ) -> Result<ControlPlane, AdminError> {
     let bind_err = |source| AdminError::Bind {
@@ -99,6 +105,7 @@ pub fn start(
                     tls,
                     collector,
                     active: Default::default(),
+                    plane,
                 });
                 server::accept_loop(listener, shared, stopped).await;
                 // Let connections in flight finish their answer.

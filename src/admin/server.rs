@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use super::http::{self, Response};
 use super::routes;
+use super::tokens::{self, Call, Plane};
 use crate::metrics::{Collector, ShardSnapshot};
 use crate::proxy::io::{ReadHalf, WriteHalf};
 use crate::tls::stream;
@@ -38,6 +39,7 @@ pub(super) struct Shared {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub collector: Collector,
     pub active: Cell<usize>,
+    pub plane: Plane,
 }
 
 /// Accepts connections until `stopped` says so.
@@ -51,8 +53,8 @@ pub(super) async fn accept_loop(
             r = listener.accept() => r,
             _ = monoio::time::sleep(STOP_POLL) => continue,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 warn!(error = %e, "admin accept failed");
                 monoio::time::sleep(STOP_POLL).await;
@@ -67,7 +69,7 @@ pub(super) async fn accept_loop(
         shared.active.set(shared.active.get() + 1);
         let shared = shared.clone();
         monoio::spawn(async move {
-            if monoio::time::timeout(EXCHANGE_TIMEOUT, exchange(tcp, &shared))
+            if monoio::time::timeout(EXCHANGE_TIMEOUT, exchange(tcp, peer, &shared))
                 .await
                 .is_err()
             {
@@ -90,7 +92,7 @@ async fn refuse_busy(tcp: TcpStream) {
     .await;
 }
 
-async fn exchange(mut tcp: TcpStream, shared: &Shared) {
+async fn exchange(mut tcp: TcpStream, peer: std::net::SocketAddr, shared: &Shared) {
     let head_deadline = Instant::now() + HEAD_TIMEOUT;
     let (mut reader, mut writer, mut buf) = match &shared.tls {
         None => {
@@ -118,7 +120,24 @@ async fn exchange(mut tcp: TcpStream, shared: &Shared) {
         }
     };
     let response = match read_head(&mut reader, &mut buf, head_deadline).await {
-        Ok(Some(head)) => match routes::route(&head.method, &head.path) {
+        Ok(Some((head, _))) if tokens::is_api(&head.path) => {
+            let body = match read_body(&mut reader, &mut buf, &head, head_deadline).await {
+                Ok(b) => b,
+                Err(refused) => {
+                    let _ = writer.write_all(refused.encode(false).into()).await;
+                    return;
+                }
+            };
+            let call = Call {
+                method: &head.method,
+                path: &head.path,
+                bearer: head.bearer.as_deref(),
+                body: &body,
+                peer: peer.ip(),
+            };
+            tokens::handle(&shared.plane, call).await.encode(false)
+        }
+        Ok(Some((head, _))) => match routes::route(&head.method, &head.path) {
             Ok((endpoint, head_only)) => {
                 let answers = collect(&shared.collector).await;
                 routes::render(endpoint, &answers).encode(head_only)
@@ -133,16 +152,16 @@ async fn exchange(mut tcp: TcpStream, shared: &Shared) {
     }
 }
 
-/// Reads until a request head is complete. `Ok(None)`: the client left or timed out (a timed
-/// out client that sent part of a request is told 408).
+/// Reads until a request head is complete; returns it and its length. `Ok(None)`: the client
+/// left or timed out (a timed out client that sent part of a request is told 408).
 async fn read_head(
     reader: &mut ReadHalf,
     buf: &mut BytesMut,
     deadline: Instant,
-) -> Result<Option<http::RequestHead>, Response> {
+) -> Result<Option<(http::RequestHead, usize)>, Response> {
     loop {
         match http::parse_head(buf) {
-            Ok(Some((head, _))) => return Ok(Some(head)),
+            Ok(Some(parsed)) => return Ok(Some(parsed)),
             Ok(None) => {}
             Err(refused) => return Err(Response::error(refused.status, refused.reason)),
         }
@@ -153,6 +172,40 @@ async fn read_head(
             Err(_) => return Err(Response::error(408, "request head not received in time")),
         }
     }
+}
+
+/// Reads the body the head announced (its size was checked against the limit with the head).
+async fn read_body(
+    reader: &mut ReadHalf,
+    buf: &mut BytesMut,
+    head: &http::RequestHead,
+    deadline: Instant,
+) -> Result<Vec<u8>, Response> {
+    let (_, head_len) = http::parse_head(buf)
+        .ok()
+        .flatten()
+        .ok_or_else(|| Response::json_error(400, "invalid_request", "malformed request"))?;
+    let want = head_len + head.content_length as usize;
+    while buf.len() < want {
+        match monoio::time::timeout_at(deadline.into(), reader.read_into(buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => {
+                return Err(Response::json_error(
+                    400,
+                    "invalid_request",
+                    "body cut short",
+                ))
+            }
+            Err(_) => {
+                return Err(Response::json_error(
+                    408,
+                    "timeout",
+                    "request body not received in time",
+                ))
+            }
+        }
+    }
+    Ok(buf[head_len..want].to_vec())
 }
 
 /// Asks every shard for its snapshot and waits for the answers (at most [`COLLECT_TIMEOUT`];

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 /// malformed so that converting it to a `SystemTime` can never overflow.
 pub const MAX_TIMESTAMP: u64 = 253_402_300_799;
 
-/// One link of a delegation chain: the token that delegated and the name it gave its child.
+/// One ancestor in a delegation chain: its token id and its name (the ancestor's subject).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainLink {
-    /// `jti` of the delegating token.
+    /// `jti` of the ancestor token.
     pub jti: String,
-    /// Human-readable name of the delegate (recorded in audit, never used for decisions).
+    /// The ancestor's subject (recorded in audit, never used for decisions).
     pub name: String,
 }
 
@@ -38,7 +38,8 @@ pub struct Claims {
     pub roles: Vec<String>,
     /// Resources the token may reach; `"*"` means all of them.
     pub resources: Vec<String>,
-    /// Delegation chain, root first; empty for a root token.
+    /// The ancestors this token was delegated from, root first; empty for a root token. The
+    /// token's own link is (`jti`, `sub`).
     #[serde(default)]
     pub chain: Vec<ChainLink>,
 }

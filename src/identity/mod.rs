@@ -5,18 +5,22 @@
 //! headers are refused, and all time checks use the caller's clock.
 
 mod claims;
+mod delegate;
 mod error;
 mod header;
 mod issue;
 mod keygen;
 mod keys;
+mod ledger;
 mod settings;
 mod verify;
 
 pub use claims::{ChainLink, Claims, MAX_TIMESTAMP};
+pub use delegate::{delegate, DelegateError, DelegateRequest, DelegationRules, MAX_NAME_LEN};
 pub use error::{IdentityError, TokenError};
 pub use issue::{IssueRequest, TokenIssuer};
 pub use keygen::{keygen, KeygenError, KeygenOutput};
 pub use keys::SigningKey;
+pub use ledger::{Ledger, LedgerError, Revocations, Revoke, RevokedSet};
 pub use settings::TokenSettings;
 pub use verify::{TokenVerifier, MAX_TOKEN_LEN};

@@ -2,5 +2,6 @@
 
 pub mod io;
 pub mod pg;
+pub mod sessions;
 pub mod signal;
 pub mod state;

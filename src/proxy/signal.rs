@@ -96,3 +96,53 @@ impl Drop for Deregister<'_> {
         self.0.waiters.borrow_mut().remove(&self.1);
     }
 }
+
+/// A wake-up that can fire any number of times (a change every waiter must look at, such as a
+/// new revocation set). Waiters see each firing after they started waiting.
+#[derive(Default)]
+pub struct Pulse {
+    generation: Cell<u64>,
+    next: Cell<u64>,
+    waiters: RefCell<HashMap<u64, Waker>>,
+}
+
+impl Pulse {
+    /// Wakes every waiter.
+    pub fn fire(&self) {
+        self.generation.set(self.generation.get() + 1);
+        for (_, w) in self.waiters.borrow_mut().drain() {
+            w.wake();
+        }
+    }
+
+    /// Resolves at the next firing; a dropped waiter leaves nothing behind.
+    pub async fn next(&self) {
+        let start = self.generation.get();
+        let id = self.next.get();
+        self.next.set(id + 1);
+        let _guard = DeregisterPulse(self, id);
+        poll_fn(|cx| {
+            if self.generation.get() != start {
+                return Poll::Ready(());
+            }
+            let mut waiters = self.waiters.borrow_mut();
+            match waiters.get_mut(&id) {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                Some(w) => w.clone_from(cx.waker()),
+                None => {
+                    waiters.insert(id, cx.waker().clone());
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+struct DeregisterPulse<'a>(&'a Pulse, u64);
+
+impl Drop for DeregisterPulse<'_> {
+    fn drop(&mut self) {
+        self.0.waiters.borrow_mut().remove(&self.1);
+    }
+}

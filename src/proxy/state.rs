@@ -13,11 +13,12 @@ use rustls::pki_types::ServerName;
 
 use crate::codec::pg::CancelRequest;
 use crate::config::{Config, LoadedConfig, UpstreamTls};
-use crate::identity::{SigningKey, TokenVerifier};
+use crate::identity::{Revocations, SigningKey, TokenVerifier};
 use crate::metrics::ShardMetrics;
 use crate::policy::{mask_key_from_signing_key, PolicySet};
 use crate::proxy::pg::catalog::Catalog;
-use crate::proxy::signal::Broadcast;
+use crate::proxy::sessions::SessionRegistry;
+use crate::proxy::signal::{Broadcast, Pulse};
 
 /// Why a snapshot could not be built from a validated configuration.
 #[derive(Debug, thiserror::Error)]
@@ -243,4 +244,10 @@ pub struct ShardCtx {
     pub catalog: Catalog,
     /// This shard's counters and histograms.
     pub metrics: Rc<ShardMetrics>,
+    /// Revoked tokens, published by the control plane.
+    pub revocations: Arc<Revocations>,
+    /// Fired by the shard's timer when the revocation set changed: each session checks its token.
+    pub revoked: Pulse,
+    /// Every shard's live sessions, for the control plane's listing.
+    pub sessions: Arc<SessionRegistry>,
 }

@@ -20,6 +20,8 @@ use tracing::info;
 
 use crate::admin::{self, AdminError, ControlPlane};
 use crate::config::LoadedConfig;
+use crate::identity::{Ledger, LedgerError};
+use crate::proxy::sessions::SessionRegistry;
 use crate::proxy::state::{CancelRegistry, Snapshot, StateError};
 
 pub use listen::bind_listeners;
@@ -41,6 +43,8 @@ pub enum RuntimeError {
     },
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 /// Set to ask every shard to drain and stop.
@@ -81,10 +85,36 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
     };
     let bound = bind_listeners(&config.listeners, workers)?;
     let (collector, inboxes) = crate::metrics::channels(workers);
+    let ledger = Ledger::open(
+        config.identity.revocation_file.as_deref(),
+        config.identity.max_ttl,
+        std::time::SystemTime::now(),
+    )?;
+    if ledger.path().is_none() {
+        tracing::warn!("identity.revocation_file is not set: revocations last until a restart");
+    }
+    let revocations = ledger.revocations();
+    let sessions = Arc::new(SessionRegistry::default());
     let control = match &config.admin {
         Some(section) => {
+            let issuer = config
+                .identity
+                .token_issuer()
+                .map_err(|e| StateError::SigningKey(e.to_string()))?;
+            let plane = admin::Plane {
+                snapshot: snapshot.clone(),
+                issuer,
+                ledger: std::cell::RefCell::new(ledger),
+                sessions: sessions.clone(),
+                limiter: std::cell::RefCell::new(admin::RateLimiter::new(
+                    section.token_rate_per_minute,
+                    section.token_burst,
+                )),
+            };
             let stop = shutdown.clone();
-            Some(admin::start(section, collector, move || stop.requested())?)
+            Some(admin::start(section, collector, plane, move || {
+                stop.requested()
+            })?)
         }
         None => None,
     };
@@ -117,6 +147,8 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
             shutdown: shutdown.clone(),
             drain_timeout: config.gateway.drain_timeout,
             stats,
+            revocations: revocations.clone(),
+            sessions: sessions.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("sluice-shard-{id}"))

@@ -10,10 +10,13 @@ use monoio::{FusionDriver, FusionRuntime, RuntimeBuilder};
 use tracing::{info, warn};
 
 use super::{RuntimeError, Shutdown};
+use crate::identity::Revocations;
 use crate::metrics::{ShardMetrics, StatsInbox};
+use crate::proxy::sessions::SessionRegistry;
 use crate::proxy::state::{CancelRegistry, ShardCtx, Snapshot};
 
-/// How often a shard looks at the shutdown flag and at requests for its statistics.
+/// How often a shard looks at the shutdown flag, at requests for its statistics and at the
+/// revocation set (so a revoked token's sessions end well within a second).
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
 /// Everything a shard thread starts with.
@@ -27,6 +30,8 @@ pub struct Shard {
     pub drain_timeout: Duration,
     /// Where the control plane asks for this shard's statistics.
     pub stats: StatsInbox,
+    pub revocations: Arc<Revocations>,
+    pub sessions: Arc<SessionRegistry>,
 }
 
 impl Shard {
@@ -90,6 +95,9 @@ impl Shard {
             live: Default::default(),
             catalog: Default::default(),
             metrics: Rc::new(ShardMetrics::default()),
+            revocations: self.revocations,
+            revoked: Default::default(),
+            sessions: self.sessions,
         });
         let answer_stats = || {
             self.stats
@@ -102,9 +110,15 @@ impl Shard {
             })?;
             monoio::spawn(accept_loop(listener, index, ctx.clone()));
         }
+        let mut revocations_seen = ctx.revocations.generation();
         while !self.shutdown.requested() {
             monoio::time::sleep(SHUTDOWN_POLL).await;
             answer_stats();
+            let generation = ctx.revocations.generation();
+            if generation != revocations_seen {
+                revocations_seen = generation;
+                ctx.revoked.fire();
+            }
         }
         info!(shard = ctx.id, live = ctx.live.get(), "draining");
         ctx.drain.fire();

@@ -44,6 +44,39 @@ pub fn http_get(addr: SocketAddr, path: &str) -> HttpReply {
     http_raw(addr, request.as_bytes()).unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"))
 }
 
+/// `method path` with a JSON `body` (none when empty) and an optional bearer token.
+pub fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &str,
+) -> HttpReply {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = bearer {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    http_raw(addr, request.as_bytes()).unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"))
+}
+
+/// The `error.code` of a JSON error reply.
+pub fn error_code(reply: &HttpReply) -> String {
+    let v: serde_json::Value = serde_json::from_str(&reply.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.body));
+    v["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error.code: {}", reply.body))
+        .to_string()
+}
+
 /// Parses a whole response; after a HEAD request the body is empty whatever its length says.
 fn parse_reply(raw: &[u8], head_request: bool) -> std::io::Result<HttpReply> {
     let bad = |m: &str| std::io::Error::other(format!("{m}: {:?}", String::from_utf8_lossy(raw)));

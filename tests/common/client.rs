@@ -92,3 +92,100 @@ pub fn psql_gateway(
     );
     psql(&conninfo, token, sql)
 }
+
+/// An interactive psql session kept open across steps of a test: statements go to its stdin,
+/// and its output lines (stdout and stderr) come back through a channel.
+pub struct LivePsql {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl LivePsql {
+    /// Starts psql against the gateway at `addr` with `token`, without TLS.
+    pub fn start(addr: SocketAddr, resource: &str, user: &str, token: &str) -> LivePsql {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let psql = pg_bindir().join("psql");
+        let program = if psql.is_file() {
+            psql.into_os_string()
+        } else {
+            "psql".into()
+        };
+        let conninfo = format!(
+            "host={} port={} dbname={} user={} sslmode=disable",
+            addr.ip(),
+            addr.port(),
+            conninfo_value(resource),
+            conninfo_value(user)
+        );
+        let mut child = Command::new(program)
+            .env("PGPASSWORD", token)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .args(["-X", "-q", "-A", "-t", "-w", "-n"])
+            .arg(conninfo)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start psql: {e}"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("piped");
+        let err = child.stderr.take().expect("piped");
+        for stream in [
+            Box::new(out) as Box<dyn std::io::Read + Send>,
+            Box::new(err) as Box<dyn std::io::Read + Send>,
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        LivePsql {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Sends one line of input.
+    pub fn send(&mut self, sql: &str) {
+        use std::io::Write;
+        if let Some(stdin) = &mut self.stdin {
+            // psql may already have exited; the output then tells why.
+            let _ = writeln!(stdin, "{sql}");
+            let _ = stdin.flush();
+        }
+    }
+
+    /// Output lines until one contains `needle` (returned) or 10 s pass (`None`); every line
+    /// seen is appended to `seen`.
+    pub fn wait_for(&mut self, needle: &str, seen: &mut Vec<String>) -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for LivePsql {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -9,6 +9,8 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -27,6 +29,8 @@ pub enum EndReason {
     Expired,
     /// The gateway is shutting down.
     Shutdown,
+    /// The session token, or a token it was delegated from, was revoked.
+    Revoked,
 }
 
 impl EndReason {
@@ -38,6 +42,10 @@ impl EndReason {
                 "sluice: session token expired; reconnect with a new token",
             ),
             EndReason::Shutdown => ("57P01", "sluice: the gateway is shutting down"),
+            EndReason::Revoked => (
+                "28000",
+                "sluice: session token was revoked; this session is over",
+            ),
         }
     }
 }
@@ -57,8 +65,9 @@ pub struct SessionState {
     pending: Cell<u32>,
     /// Set when the session must end once the running statement is done.
     ending: Cell<Option<EndReason>>,
-    /// Statements (Query or Sync) relayed so far.
-    pub statements: Cell<u64>,
+    /// Statements (Query or Sync) relayed so far; shared with the session listing, written only
+    /// by this session.
+    pub statements: Arc<AtomicU64>,
     /// Timing and counting for the shard's statistics.
     pub meter: SessionMeter,
 }
@@ -69,7 +78,7 @@ impl SessionState {
         SessionState {
             pending: Cell::new(0),
             ending: Cell::new(None),
-            statements: Cell::new(0),
+            statements: Default::default(),
             meter: SessionMeter::new(metrics),
         }
     }
@@ -126,7 +135,8 @@ pub(super) fn account(
                 *syncs_since_work = 0;
             }
             state.pending.set(state.pending.get() + 1);
-            state.statements.set(state.statements.get() + 1);
+            let n = state.statements.load(Ordering::Relaxed);
+            state.statements.store(n + 1, Ordering::Relaxed);
             state.meter.request(read_at);
         }
         tag::frontend::PARSE | tag::frontend::BIND | tag::frontend::EXECUTE => {

@@ -22,6 +22,7 @@ use crate::identity::Claims;
 use crate::mask::ColumnResolver;
 use crate::metrics::{Counter, ErrorKind};
 use crate::policy::SessionPolicy;
+use crate::proxy::sessions::SessionEntry;
 use crate::proxy::state::{ShardCtx, Snapshot, UpstreamTarget};
 
 /// Serves one accepted connection to completion. Never panics on client or upstream input.
@@ -81,6 +82,14 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         }
     };
     let claims = &authed.claims;
+    if ctx.revocations.load().covers(claims) {
+        info!(%peer, token = claims.jti, "revoked token refused");
+        ctx.metrics.add(Counter::AuthFailures, 1);
+        let refused = SessionError::Auth("token was revoked".into());
+        let (code, msg) = refused.client_error();
+        client::send_fatal(&mut hello.writer, code, &msg).await;
+        return;
+    }
     let resource = authed.target.name.clone();
     let policy = match policy_for(&snapshot, claims, &resource, &hello.startup) {
         Ok(p) => p,
@@ -136,6 +145,17 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         .unwrap_or(Duration::ZERO);
     let expiry = Instant::now() + expires_in;
     let state = SessionState::new(ctx.metrics.clone());
+    let shared_claims = Arc::new(claims.clone());
+    let _listed = ctx.sessions.register(SessionEntry {
+        id: ctx.sessions.next_id(),
+        shard: ctx.id,
+        claims: shared_claims.clone(),
+        resource: resource.clone(),
+        user: authed.label.clone(),
+        client: peer,
+        started: SystemTime::now(),
+        statements: state.statements.clone(),
+    });
     let max_message = snapshot.config.gateway.max_message_bytes;
     let mut cbuf = std::mem::take(&mut hello.buf);
     let mut ubuf = std::mem::take(&mut up.buf);
@@ -155,7 +175,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         None => monoio::select! {
             r = relay::client_to_upstream(&mut hello.reader, &mut up.writer, &mut cbuf, &state, max_message) => r,
             r = relay::upstream_to_client(&mut up.reader, &mut hello.writer, &mut ubuf, &state) => r,
-            r = control(&ctx, &state, expiry) => Ok(r),
+            r = control(&ctx, &state, expiry, &shared_claims) => Ok(r),
         },
         Some(inspector) => {
             let tables = SessionTables {
@@ -166,7 +186,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
             monoio::select! {
                 r = guarded::client_to_upstream(&mut hello.reader, &mut up.writer, &mut cbuf, &state, max_message, inspector, &tables) => r,
                 r = guarded::upstream_to_client(&mut up.reader, &mut hello.writer, &mut ubuf, &state, inspector, &tables) => r,
-                r = control(&ctx, &state, expiry) => Ok(r),
+                r = control(&ctx, &state, expiry, &shared_claims) => Ok(r),
             }
         }
     };
@@ -184,8 +204,20 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
             terminate_upstream(&mut up.writer).await;
         }
         Ok(Exit::End(reason)) => {
-            if reason == EndReason::Expired {
-                ctx.metrics.error(ErrorKind::TokenExpired);
+            match reason {
+                EndReason::Expired => ctx.metrics.error(ErrorKind::TokenExpired),
+                // Revocation does not wait for the running statement: cancel it upstream.
+                EndReason::Revoked if !state.idle() => {
+                    let target = authed.target.clone();
+                    let upstream_key = up.key;
+                    monoio::spawn(async move {
+                        let _ = upstream::cancel(&target, upstream_key).await;
+                    });
+                }
+                _ => {}
+            }
+            if reason == EndReason::Revoked {
+                info!(%peer, resource, token = claims.jti, "session ended: token revoked");
             }
             let (code, msg) = reason.client_error();
             client::send_fatal(&mut hello.writer, code, msg).await;
@@ -204,7 +236,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     info!(
         %peer,
         resource,
-        statements = state.statements.get(),
+        statements = state.statements.load(std::sync::atomic::Ordering::Relaxed),
         blocked = inspector.as_ref().map_or(0, |i| i.borrow().blocked),
         "session ended"
     );
@@ -279,18 +311,34 @@ impl TableNames for SessionTables<'_> {
 }
 
 /// Ends the session when its token expires or the gateway drains: at once if idle, otherwise
-/// after the running statement; and at once when the drain deadline passes.
-async fn control(ctx: &ShardCtx, state: &SessionState, expiry: Instant) -> Exit {
-    let reason = monoio::select! {
-        _ = monoio::time::sleep_until(expiry.into()) => EndReason::Expired,
-        _ = ctx.drain.wait() => EndReason::Shutdown,
+/// after the running statement; and at once when the drain deadline passes. A revoked token
+/// ends the session at once.
+async fn control(ctx: &ShardCtx, state: &SessionState, expiry: Instant, claims: &Claims) -> Exit {
+    let reason = loop {
+        monoio::select! {
+            _ = monoio::time::sleep_until(expiry.into()) => break EndReason::Expired,
+            _ = ctx.drain.wait() => break EndReason::Shutdown,
+            _ = ctx.revoked.next() => {
+                if ctx.revocations.load().covers(claims) {
+                    return Exit::End(EndReason::Revoked);
+                }
+            }
+        }
     };
     if state.idle() {
         return Exit::End(reason);
     }
     state.end_after_statement(reason);
-    ctx.force.wait().await;
-    Exit::End(EndReason::Shutdown)
+    loop {
+        monoio::select! {
+            _ = ctx.force.wait() => return Exit::End(EndReason::Shutdown),
+            _ = ctx.revoked.next() => {
+                if ctx.revocations.load().covers(claims) {
+                    return Exit::End(EndReason::Revoked);
+                }
+            }
+        }
+    }
 }
 
 async fn terminate_upstream(writer: &mut crate::proxy::io::WriteHalf) {

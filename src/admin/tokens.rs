@@ -1,0 +1,324 @@
+//! The token API of the control plane: delegation, revocation and the live-session listing,
+//! authenticated with sluice tokens (admin rights come from a role flagged `admin`).
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::http::Response;
+use super::limit::RateLimiter;
+use crate::config::parse_duration;
+use crate::identity::{
+    delegate, ChainLink, Claims, DelegateRequest, DelegationRules, IssueRequest, Ledger, Revoke,
+    TokenIssuer,
+};
+use crate::proxy::sessions::SessionRegistry;
+use crate::proxy::state::Snapshot;
+
+/// What the token API works with. Lives on the control-plane thread only.
+pub struct Plane {
+    pub snapshot: Arc<ArcSwap<Snapshot>>,
+    pub issuer: TokenIssuer,
+    pub ledger: RefCell<Ledger>,
+    pub sessions: Arc<SessionRegistry>,
+    pub limiter: RefCell<RateLimiter>,
+}
+
+/// One API request, its head already checked and its body read.
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub bearer: Option<&'a str>,
+    pub body: &'a [u8],
+    pub peer: IpAddr,
+}
+
+/// A refusal: HTTP status, stable code, message for the caller.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.into(),
+        retry_after: None,
+    }
+}
+
+impl ApiError {
+    fn response(&self) -> Response {
+        let mut r = Response::json_error(self.status, self.code, &self.message);
+        if let Some(s) = self.retry_after {
+            r.headers.push(format!("Retry-After: {s}"));
+        }
+        r
+    }
+}
+
+/// Whether `path` belongs to the token API.
+pub fn is_api(path: &str) -> bool {
+    path.starts_with("/v1/token/") || path == "/v1/sessions"
+}
+
+/// `POST /v1/token/delegate` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateBody {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub ttl: Option<String>,
+}
+
+/// `POST /v1/token/revoke` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    pub token_id: String,
+}
+
+/// A minted token and what it says.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub token: String,
+    pub token_id: String,
+    pub subject: String,
+    pub roles: Vec<String>,
+    pub resources: Vec<String>,
+    pub expires_at: u64,
+    pub chain: Vec<ChainLink>,
+}
+
+/// Answers one API call.
+pub async fn handle(plane: &Plane, call: Call<'_>) -> Response {
+    let result = match (call.method, call.path) {
+        ("POST", "/v1/token/delegate") => delegate_call(plane, &call),
+        ("POST", "/v1/token/revoke") => revoke_call(plane, &call),
+        ("GET", "/v1/sessions") => sessions_call(plane, &call),
+        (_, "/v1/token/delegate" | "/v1/token/revoke") => {
+            Err(err(405, "method_not_allowed", "use POST"))
+        }
+        (_, "/v1/sessions") => Err(err(405, "method_not_allowed", "use GET")),
+        _ => Err(err(404, "not_found", "no such endpoint")),
+    };
+    result.unwrap_or_else(|e| e.response())
+}
+
+impl Plane {
+    /// The verified claims of the caller's bearer token.
+    fn caller(&self, call: &Call<'_>) -> Result<Claims, ApiError> {
+        let Some(bearer) = call.bearer else {
+            return Err(err(
+                401,
+                "unauthenticated",
+                "this endpoint needs Authorization: Bearer <sluice token>",
+            ));
+        };
+        let claims = self
+            .snapshot
+            .load()
+            .verifier
+            .verify(bearer, SystemTime::now())
+            .map_err(|e| err(401, "invalid_token", e.to_string()))?;
+        if self.ledger.borrow().revocations().load().covers(&claims) {
+            return Err(err(401, "token_revoked", "token was revoked"));
+        }
+        Ok(claims)
+    }
+
+    fn is_admin(&self, claims: &Claims) -> bool {
+        let snapshot = self.snapshot.load();
+        claims
+            .roles
+            .iter()
+            .any(|r| snapshot.config.roles.get(r).is_some_and(|s| s.admin))
+    }
+
+    /// Charges one token request to `key`.
+    fn charge(&self, key: &str) -> Result<(), ApiError> {
+        self.limiter
+            .borrow_mut()
+            .take(key, Instant::now())
+            .map_err(|wait| ApiError {
+                retry_after: Some(wait.as_secs().max(1)),
+                ..err(429, "rate_limited", "too many token requests; retry later")
+            })
+    }
+
+    /// Signs `req`, notes it in the ledger and answers with it.
+    pub fn mint(&self, req: &IssueRequest, idp: Option<&str>) -> Result<TokenResponse, ApiError> {
+        let (token, claims) = self
+            .issuer
+            .issue(req, SystemTime::now())
+            .map_err(|e| err(400, "invalid_request", e.to_string()))?;
+        if let Err(e) = self.ledger.borrow_mut().issued(&claims, idp) {
+            warn!(error = %e, "cannot record an issued token");
+            return Err(err(500, "internal", "cannot record the token"));
+        }
+        Ok(TokenResponse {
+            token,
+            token_id: claims.jti,
+            subject: claims.sub,
+            roles: claims.roles,
+            resources: claims.resources,
+            expires_at: claims.exp,
+            chain: claims.chain,
+        })
+    }
+}
+
+/// The rate-limit key of a token holder: the root of its tree, so that a tree of delegates
+/// shares one budget.
+fn tree_key(claims: &Claims) -> String {
+    let root = claims.chain.first().map_or(&claims.jti, |l| &l.jti);
+    format!("tree:{root}")
+}
+
+fn body<'a, T: Deserialize<'a>>(call: &Call<'a>) -> Result<T, ApiError> {
+    serde_json::from_slice(call.body)
+        .map_err(|e| err(400, "invalid_request", format!("request body: {e}")))
+}
+
+fn delegate_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
+    let parent = plane.caller(call)?;
+    plane.charge(&tree_key(&parent))?;
+    let b: DelegateBody = body(call)?;
+    let ttl = match &b.ttl {
+        Some(t) => Some(parse_duration(t).map_err(|e| err(400, "invalid_request", e))?),
+        None => None,
+    };
+    let req = DelegateRequest {
+        name: b.name,
+        roles: b.roles,
+        resources: b.resources,
+        ttl,
+    };
+    let child = {
+        let snapshot = plane.snapshot.load();
+        let identity = &snapshot.config.identity;
+        let rules = DelegationRules {
+            roles: &snapshot.config.roles,
+            max_depth: identity.max_delegation_depth,
+            default_ttl: identity.default_ttl,
+        };
+        delegate(&parent, &req, &rules, SystemTime::now())
+    };
+    let child = child.map_err(|e| {
+        info!(parent = parent.jti, name = req.name, reason = %e, "delegation refused");
+        err(403, e.code(), e.to_string())
+    })?;
+    let minted = plane.mint(&child, None)?;
+    info!(peer = %call.peer, parent = parent.jti, child = minted.token_id, name = minted.subject, "token delegated");
+    Ok(Response::json(200, &minted))
+}
+
+#[derive(Serialize)]
+struct Revoked {
+    revoked: String,
+    at: u64,
+    already: bool,
+}
+
+fn revoke_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
+    let caller = plane.caller(call)?;
+    plane.charge(&tree_key(&caller))?;
+    let b: RevokeBody = body(call)?;
+    if b.token_id.is_empty() || b.token_id.len() > 128 {
+        return Err(err(
+            400,
+            "invalid_request",
+            "token_id must be 1 to 128 bytes",
+        ));
+    }
+    let allowed = plane.is_admin(&caller) || plane.ledger.borrow().may_revoke(&caller, &b.token_id);
+    if !allowed {
+        return Err(err(
+            403,
+            "not_allowed",
+            "only an admin, the token itself or one of its ancestors may revoke it",
+        ));
+    }
+    let now = SystemTime::now();
+    let by = format!("{} ({})", caller.sub, caller.jti);
+    let outcome = plane
+        .ledger
+        .borrow_mut()
+        .revoke(&b.token_id, None, &by, now)
+        .map_err(|e| {
+            warn!(error = %e, "cannot record a revocation");
+            err(500, "internal", "cannot record the revocation")
+        })?;
+    info!(peer = %call.peer, token = b.token_id, by, "token revoked");
+    Ok(Response::json(
+        200,
+        &Revoked {
+            revoked: b.token_id,
+            at: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            already: outcome == Revoke::Already,
+        },
+    ))
+}
+
+#[derive(Serialize)]
+struct SessionInfo<'a> {
+    session: u64,
+    shard: usize,
+    token_id: &'a str,
+    subject: &'a str,
+    chain: &'a [ChainLink],
+    roles: &'a [String],
+    resource: &'a str,
+    user: &'a str,
+    client: String,
+    started_at: f64,
+    statements: u64,
+}
+
+#[derive(Serialize)]
+struct Sessions<'a> {
+    sessions: Vec<SessionInfo<'a>>,
+}
+
+fn sessions_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
+    let caller = plane.caller(call)?;
+    if !plane.is_admin(&caller) {
+        return Err(err(
+            403,
+            "not_admin",
+            "listing sessions needs an admin token",
+        ));
+    }
+    let live = plane.sessions.list();
+    let sessions = live
+        .iter()
+        .map(|e| SessionInfo {
+            session: e.id,
+            shard: e.shard,
+            token_id: &e.claims.jti,
+            subject: &e.claims.sub,
+            chain: &e.claims.chain,
+            roles: &e.claims.roles,
+            resource: &e.resource,
+            user: &e.user,
+            client: e.client.to_string(),
+            started_at: e
+                .started
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            statements: e.statements.load(std::sync::atomic::Ordering::Relaxed),
+        })
+        .collect();
+    Ok(Response::json(200, &Sessions { sessions }))
+}

@@ -1,0 +1,322 @@
+//! Delegation chains and revocation through the real gateway and a real PostgreSQL: a root
+//! token hands a narrower token to an agent, the agent to a sub-agent; each level can do less;
+//! a child asking for more than its parent is refused with a reason; revoking the middle link
+//! ends the sub-agent's live psql session and the agent's, leaves the root's untouched, and
+//! stays in force after a restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::admin::{error_code, http_json, HttpReply};
+use common::client::LivePsql;
+use common::{connect, eventually, gateway_config, GatewaySetup, Stack, DB, LABEL};
+use serde_json::{json, Value};
+
+fn configure(setup: &GatewaySetup) {
+    setup.set("admin.listen", "127.0.0.1:0");
+    setup.set("gateway.workers", 2);
+    setup.set("gateway.pin_cores", false);
+    setup.set("identity.revocation_file", "revocations.jsonl");
+    setup.set("identity.max_delegation_depth", 2);
+    setup.set("role.admin.admin", true);
+    setup.set("role.admin.strength", 100);
+    setup.set("role.reader.strength", 10);
+    for (role, strength, write, ddl) in [
+        ("deployer", 50, "allow", "allow"),
+        ("agent", 30, "allow", "block"),
+    ] {
+        setup.set(&format!("role.{role}.resources"), vec![DB]);
+        setup.set(&format!("role.{role}.strength"), strength);
+        let rules = format!("role.{role}.rules.*");
+        for (class, action) in [
+            ("read", "allow"),
+            ("transaction", "allow"),
+            ("session", "allow"),
+            ("write", write),
+            ("ddl", ddl),
+            ("default", "block"),
+        ] {
+            setup.set(&format!("{rules}.{class}"), action);
+        }
+    }
+}
+
+fn api(stack: &Stack, method: &str, path: &str, bearer: Option<&str>, body: Value) -> HttpReply {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    http_json(stack.gateway.admin_addr(), method, path, bearer, &body)
+}
+
+/// Delegates from `parent`; returns the response's JSON (status 200 asserted).
+fn delegate(stack: &Stack, parent: &str, body: Value) -> Value {
+    let reply = api(stack, "POST", "/v1/token/delegate", Some(parent), body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    serde_json::from_str(&reply.body).unwrap()
+}
+
+fn refused(stack: &Stack, parent: &str, body: Value) -> (u16, String) {
+    let reply = api(stack, "POST", "/v1/token/delegate", Some(parent), body);
+    (reply.status, error_code(&reply))
+}
+
+async fn client(
+    stack: &Stack,
+    token: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    connect(&gateway_config(stack.gateway.addr(), DB, LABEL, token)).await
+}
+
+fn sessions(stack: &Stack) -> Vec<Value> {
+    let reply = api(
+        stack,
+        "GET",
+        "/v1/sessions",
+        Some(&stack.token),
+        Value::Null,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let v: Value = serde_json::from_str(&reply.body).unwrap();
+    v["sessions"].as_array().unwrap().clone()
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| format!("{} {}", d.code().code(), d.message()))
+        .unwrap_or_else(|| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_narrows_and_revoking_its_middle_ends_the_sub_agent() {
+    let mut stack = Stack::start_with(configure);
+    let root = stack
+        .setup
+        .issue_token("ci-job", &["deployer"], &[DB], "1h");
+
+    let agent = delegate(
+        &stack,
+        &root,
+        json!({"name": "agent", "roles": ["agent"], "resources": [DB], "ttl": "30m"}),
+    );
+    let agent_token = agent["token"].as_str().unwrap().to_string();
+    assert_eq!(agent["subject"], "agent");
+    assert_eq!(agent["chain"][0]["name"], "ci-job");
+    let sub = delegate(
+        &stack,
+        &agent_token,
+        json!({"name": "sub-agent", "roles": ["reader"], "resources": [DB], "ttl": "10m"}),
+    );
+    let sub_token = sub["token"].as_str().unwrap().to_string();
+    let names: Vec<&str> = sub["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ci-job", "agent"]);
+    assert_eq!(sub["chain"][1]["jti"], agent["token_id"]);
+
+    // Asking for more than the parent holds is refused, with the reason.
+    let wider = [
+        (
+            json!({"name": "x", "roles": ["deployer"], "resources": [DB]}),
+            "role_too_strong",
+        ),
+        (
+            json!({"name": "x", "roles": ["admin"], "resources": [DB]}),
+            "role_too_strong",
+        ),
+        (
+            json!({"name": "x", "roles": ["reader"], "resources": ["other"]}),
+            "resource_not_held",
+        ),
+        (
+            json!({"name": "x", "roles": ["reader"], "resources": ["*"]}),
+            "resource_not_held",
+        ),
+        (
+            json!({"name": "x", "roles": ["reader"], "resources": [DB], "ttl": "2h"}),
+            "outlives_parent",
+        ),
+    ];
+    for (body, code) in wider {
+        assert_eq!(
+            refused(&stack, &agent_token, body.clone()),
+            (403, code.to_string()),
+            "{body}"
+        );
+    }
+    let deeper = json!({"name": "x", "roles": ["reader"], "resources": [DB]});
+    assert_eq!(
+        refused(&stack, &sub_token, deeper.clone()),
+        (403, "chain_too_deep".into())
+    );
+    let r = api(&stack, "POST", "/v1/token/delegate", None, deeper.clone());
+    assert_eq!((r.status, error_code(&r)), (401, "unauthenticated".into()));
+    let r = api(
+        &stack,
+        "POST",
+        "/v1/token/delegate",
+        Some("not.a.token"),
+        deeper.clone(),
+    );
+    assert_eq!((r.status, error_code(&r)), (401, "invalid_token".into()));
+    let r = http_json(
+        stack.gateway.admin_addr(),
+        "POST",
+        "/v1/token/delegate",
+        Some(&agent_token),
+        "{\"name\":",
+    );
+    assert_eq!((r.status, error_code(&r)), (400, "invalid_request".into()));
+
+    // Each level can do less than the one above it.
+    let root_client = client(&stack, &root).await.unwrap();
+    root_client
+        .batch_execute("CREATE TABLE jobs (id int, note text)")
+        .await
+        .unwrap();
+    let agent_client = client(&stack, &agent_token).await.unwrap();
+    agent_client
+        .batch_execute("INSERT INTO jobs VALUES (1, 'from the agent')")
+        .await
+        .unwrap();
+    let e = agent_client
+        .batch_execute("CREATE TABLE nope (id int)")
+        .await
+        .unwrap_err();
+    assert!(sqlstate(&e).starts_with("42501"), "{e:?}");
+    let sub_client = client(&stack, &sub_token).await.unwrap();
+    let rows = sub_client
+        .query("SELECT note FROM jobs", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let e = sub_client
+        .batch_execute("INSERT INTO jobs VALUES (2, 'x')")
+        .await
+        .unwrap_err();
+    assert!(sqlstate(&e).starts_with("42501"), "{e:?}");
+    drop(sub_client);
+
+    // The sub-agent's live psql session.
+    let mut psql = LivePsql::start(stack.gateway.addr(), DB, "sub-agent", &sub_token);
+    let mut seen = Vec::new();
+    psql.send("SELECT 'alive-' || count(*) FROM jobs;");
+    assert!(psql.wait_for("alive-1", &mut seen).is_some(), "{seen:?}");
+
+    // The listing shows every live session with its chain; only admins may see it.
+    let sub_jti = sub["token_id"].as_str().unwrap().to_string();
+    let agent_jti = agent["token_id"].as_str().unwrap().to_string();
+    let live = sessions(&stack);
+    let listed = live
+        .iter()
+        .find(|s| s["token_id"] == sub_jti.as_str())
+        .expect("psql listed");
+    assert_eq!(listed["chain"].as_array().unwrap().len(), 2);
+    assert_eq!(listed["resource"], DB);
+    assert_eq!(listed["user"], "sub-agent");
+    let r = api(&stack, "GET", "/v1/sessions", Some(&root), Value::Null);
+    assert_eq!((r.status, error_code(&r)), (403, "not_admin".into()));
+
+    // A child may not revoke its ancestors; an ancestor may revoke its descendants.
+    let r = api(
+        &stack,
+        "POST",
+        "/v1/token/revoke",
+        Some(&sub_token),
+        json!({"token_id": agent_jti}),
+    );
+    assert_eq!((r.status, error_code(&r)), (403, "not_allowed".into()));
+    let r = api(
+        &stack,
+        "POST",
+        "/v1/token/revoke",
+        Some(&root),
+        json!({"token_id": agent_jti}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The sub-agent's and the agent's sessions end; the root's stays.
+    let gone = eventually(Duration::from_secs(5), || async {
+        !sessions(&stack)
+            .iter()
+            .any(|s| s["token_id"] == sub_jti.as_str() || s["token_id"] == agent_jti.as_str())
+    })
+    .await;
+    assert!(gone, "{:?}", sessions(&stack));
+    psql.send("SELECT 'still-here';");
+    assert!(psql.wait_for("revoked", &mut seen).is_some(), "{seen:?}");
+    assert!(agent_client.simple_query("SELECT 1").await.is_err());
+    let rows = root_client
+        .query("SELECT count(*) FROM jobs", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
+
+    // Revoked tokens cannot connect or delegate; the root still can.
+    for token in [&sub_token, &agent_token] {
+        let e = client(&stack, token).await.expect_err("refused");
+        assert!(sqlstate(&e).contains("revoked"), "{e:?}");
+    }
+    let r = api(
+        &stack,
+        "POST",
+        "/v1/token/delegate",
+        Some(&agent_token),
+        deeper.clone(),
+    );
+    assert_eq!((r.status, error_code(&r)), (401, "token_revoked".into()));
+
+    // Revocations survive a restart.
+    drop(root_client);
+    drop(agent_client);
+    stack.gateway.kill();
+    stack.gateway = stack.setup.start();
+    for token in [&sub_token, &agent_token] {
+        let e = client(&stack, token)
+            .await
+            .expect_err("refused after restart");
+        assert!(sqlstate(&e).contains("revoked"), "{e:?}");
+    }
+    let root_client = client(&stack, &root).await.unwrap();
+    root_client.simple_query("SELECT 1").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_requests_are_rate_limited_per_tree() {
+    let stack = Stack::start_with(|setup| {
+        configure(setup);
+        setup.set("admin.token_burst", 2);
+        setup.set("admin.token_rate_per_minute", 1);
+    });
+    let root = stack
+        .setup
+        .issue_token("ci-job", &["deployer"], &[DB], "1h");
+    let body = json!({"name": "a", "roles": ["reader"], "resources": [DB]});
+    let child = delegate(&stack, &root, body.clone());
+    // The child shares its root's budget.
+    delegate(&stack, child["token"].as_str().unwrap(), body.clone());
+    let r = api(
+        &stack,
+        "POST",
+        "/v1/token/delegate",
+        Some(&root),
+        body.clone(),
+    );
+    assert_eq!((r.status, error_code(&r)), (429, "rate_limited".into()));
+    let wait: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // Another tree has its own budget.
+    let other = stack
+        .setup
+        .issue_token("other-job", &["deployer"], &[DB], "1h");
+    delegate(&stack, &other, body);
+}
