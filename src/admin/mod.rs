@@ -7,6 +7,7 @@
 //! `admin.tls_cert` and `admin.tls_key`. The token-authenticated admin API (token exchange,
 //! delegation, revocation, approvals) will be served by this same thread.
 
+pub mod api;
 pub mod client;
 mod http;
 mod routes;
