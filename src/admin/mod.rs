@@ -12,6 +12,7 @@ pub mod client;
 mod http;
 mod routes;
 mod server;
+pub mod session_table;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
