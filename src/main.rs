@@ -400,6 +400,9 @@ fn secret_arg(value: &str, what: &str) -> Result<String> {
         value.to_owned()
     };
     let text = text.trim();
+    if text.is_empty() && value == "-" {
+        bail!("{what}: nothing on standard input");
+    }
     if text.is_empty() {
         bail!("{what} is empty");
     }

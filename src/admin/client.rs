@@ -22,7 +22,8 @@ const MAX_RESPONSE: u64 = 16 << 20;
 pub enum StatsClientError {
     #[error("--gateway: {0}")]
     Url(String),
-    #[error("cannot reach {address}: {source}")]
+    /// The I/O error is this error's source, so `{:#}` shows it once.
+    #[error("cannot reach {address}")]
     Connect {
         address: String,
         source: std::io::Error,
@@ -151,6 +152,21 @@ fn roundtrip(
             url.host
         )));
     }
+    // TLS set-up first, so that a bad --ca-file is reported even when the gateway is down.
+    let tls = if url.https {
+        crate::tls::config::install_default_provider();
+        let cfg = crate::tls::config::client_config(ca_file)
+            .map_err(|e| StatsClientError::Tls(e.to_string()))?;
+        let name = rustls::pki_types::ServerName::try_from(url.host.clone()).map_err(|_| {
+            StatsClientError::Url(format!("`{}` is not a TLS server name", url.host))
+        })?;
+        Some(
+            rustls::ClientConnection::new(Arc::clone(&cfg), name)
+                .map_err(|e| StatsClientError::Tls(e.to_string()))?,
+        )
+    } else {
+        None
+    };
     let mut last = std::io::Error::other("no address");
     let mut tcp = None;
     for a in addrs {
@@ -165,18 +181,9 @@ fn roundtrip(
     let tcp = tcp.ok_or_else(|| connect_err(last))?;
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
-    if url.https {
-        crate::tls::config::install_default_provider();
-        let cfg = crate::tls::config::client_config(ca_file)
-            .map_err(|e| StatsClientError::Tls(e.to_string()))?;
-        let name = rustls::pki_types::ServerName::try_from(url.host.clone()).map_err(|_| {
-            StatsClientError::Url(format!("`{}` is not a TLS server name", url.host))
-        })?;
-        let conn = rustls::ClientConnection::new(Arc::clone(&cfg), name)
-            .map_err(|e| StatsClientError::Tls(e.to_string()))?;
-        send_and_read(rustls::StreamOwned::new(conn, tcp), request)
-    } else {
-        send_and_read(tcp, request)
+    match tls {
+        Some(conn) => send_and_read(rustls::StreamOwned::new(conn, tcp), request),
+        None => send_and_read(tcp, request),
     }
 }
 
