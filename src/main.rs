@@ -1,5 +1,6 @@
 //! The `sluice` command line: a thin layer over the library.
 
+use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,8 +9,13 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use sluice::admin::api::{
+    self, DelegateRequest, ExchangeRequest, RevokeRequest, RevokeResponse, SessionsResponse,
+    TokenResponse,
+};
+use sluice::admin::client;
 use sluice::config::{self, parse_duration};
-use sluice::identity::IssueRequest;
+use sluice::identity::{escape_controls, IssueRequest};
 use sluice::runtime::{self, Shutdown};
 use sluice::setup;
 
@@ -62,6 +68,8 @@ enum Command {
     },
     /// Print a running gateway's statistics: one row per shard, then the total.
     Stats(StatsArgs),
+    /// List a running gateway's live sessions (needs an admin token).
+    Sessions(SessionsArgs),
 }
 
 #[derive(Args)]
@@ -84,6 +92,114 @@ struct StatsArgs {
 enum TokenCommand {
     /// Mint a session token offline with the gateway's key; prints the token alone.
     Issue(IssueArgs),
+    /// Exchange an identity provider's token (e.g. CI OIDC) for a session token; prints the token alone.
+    Exchange(ExchangeArgs),
+    /// Mint a narrower, shorter-lived child of a session token; prints the child token alone.
+    Delegate(DelegateArgs),
+    /// Revoke a token and every token derived from it, closing their sessions.
+    Revoke(RevokeArgs),
+    /// Show what a session token says, offline (the signature is not checked).
+    Inspect(InspectArgs),
+}
+
+/// How to reach the gateway's admin API.
+#[derive(Args)]
+struct GatewayArgs {
+    /// The gateway's admin listener, e.g. https://gw:8443 (http:// only to a loopback address).
+    #[arg(long, env = "SLUICE_GATEWAY")]
+    gateway: String,
+    /// CA certificate (PEM) that signed an https:// admin listener's certificate.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// How long to wait for the gateway, e.g. 5s.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+impl GatewayArgs {
+    fn gateway(&self) -> sluice::admin::client::Gateway<'_> {
+        sluice::admin::client::Gateway {
+            url: &self.gateway,
+            ca_file: self.ca_file.as_deref(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ExchangeArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// The identity provider's JWT, or `-` to read it from standard input.
+    #[arg(long, env = "SLUICE_ID_TOKEN", hide_env_values = true)]
+    id_token: String,
+    /// Print the whole response (token, id, subject, roles, resources, expiry, chain) as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DelegateArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// The parent session token, or `-` to read it from standard input.
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Name of the delegate, recorded in the chain and the audit trail.
+    #[arg(long)]
+    name: String,
+    /// Role for the child (repeatable); each one the parent holds or weaker.
+    #[arg(long = "role", required = true)]
+    roles: Vec<String>,
+    /// Resource for the child (repeatable); a subset of the parent's.
+    #[arg(long = "resource", required = true)]
+    resources: Vec<String>,
+    /// Lifetime, e.g. 5m (default: the gateway's; never past the parent's expiry).
+    #[arg(long, value_parser = ttl_arg)]
+    ttl: Option<String>,
+    /// Print the whole response as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RevokeArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// The caller's session token, or `-` to read it from standard input.
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Token id (`jti`) to revoke; `sluice token inspect` shows it.
+    #[arg(long = "id")]
+    id: String,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The session token, or `-` to read it from standard input.
+    #[arg(env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Print the claims and `remaining_seconds` as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SessionsArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// An admin session token, or `-` to read it from standard input.
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Print the gateway's JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--ttl` is checked here, so that a typo is a usage error and never reaches the gateway.
+fn ttl_arg(text: &str) -> Result<String, String> {
+    parse_duration(text)?;
+    Ok(text.trim().to_owned())
 }
 
 #[derive(Args)]
@@ -149,12 +265,7 @@ fn run(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Token {
-            command: TokenCommand::Issue(args),
-        } => {
-            println!("{}", issue(&args)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Token { command } => token(command),
         Command::Init(args) => {
             setup::init::run(&args)?;
             Ok(ExitCode::SUCCESS)
@@ -179,8 +290,127 @@ fn run(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sessions(args) => {
+            let token = secret_arg(&args.token, "--token")?;
+            let gateway = args.gateway.gateway();
+            let context = || format!("listing sessions at {}", args.gateway.gateway);
+            if args.json {
+                let raw: serde_json::Value =
+                    client::get_json(&gateway, api::SESSIONS_PATH, Some(&token))
+                        .with_context(context)?;
+                println!("{}", serde_json::to_string_pretty(&raw)?);
+            } else {
+                let answer: SessionsResponse =
+                    client::get_json(&gateway, api::SESSIONS_PATH, Some(&token))
+                        .with_context(context)?;
+                let table =
+                    sluice::admin::session_table::render(&answer.sessions, SystemTime::now());
+                print!("{table}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
+
+fn token(command: TokenCommand) -> Result<ExitCode> {
+    match command {
+        TokenCommand::Issue(args) => println!("{}", issue(&args)?),
+        TokenCommand::Exchange(args) => {
+            let request = ExchangeRequest {
+                id_token: secret_arg(&args.id_token, "--id-token")?,
+            };
+            let answer: TokenResponse = client::post_json(
+                &args.gateway.gateway(),
+                api::TOKEN_EXCHANGE_PATH,
+                None,
+                &request,
+            )
+            .with_context(|| format!("exchanging the token at {}", args.gateway.gateway))?;
+            print_token(&answer, args.json)?;
+        }
+        TokenCommand::Delegate(args) => {
+            let parent = secret_arg(&args.token, "--token")?;
+            let request = DelegateRequest {
+                name: args.name,
+                roles: args.roles,
+                resources: args.resources,
+                ttl: args.ttl,
+            };
+            let answer: TokenResponse = client::post_json(
+                &args.gateway.gateway(),
+                api::TOKEN_DELEGATE_PATH,
+                Some(&parent),
+                &request,
+            )
+            .with_context(|| format!("delegating at {}", args.gateway.gateway))?;
+            print_token(&answer, args.json)?;
+        }
+        TokenCommand::Revoke(args) => {
+            let caller = secret_arg(&args.token, "--token")?;
+            let request = RevokeRequest { token_id: args.id };
+            let answer: RevokeResponse = client::post_json(
+                &args.gateway.gateway(),
+                api::TOKEN_REVOKE_PATH,
+                Some(&caller),
+                &request,
+            )
+            .with_context(|| format!("revoking at {}", args.gateway.gateway))?;
+            println!("revoked {}", escape_controls(&answer.revoked));
+        }
+        TokenCommand::Inspect(args) => {
+            let token = secret_arg(&args.token, "the token")?;
+            let inspection = sluice::identity::inspect(&token, SystemTime::now())?;
+            eprintln!("note: decoded offline; the signature is NOT checked (only the gateway can)");
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&inspection.to_json())?);
+            } else {
+                print!("{}", inspection.render());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token alone (for `TOKEN=$(...)`), or the whole answer as JSON.
+fn print_token(answer: &TokenResponse, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(answer)?);
+    } else if !answer.token.is_empty() && answer.token.bytes().all(|b| b.is_ascii_graphic()) {
+        println!("{}", answer.token);
+    } else {
+        bail!("the gateway answered with a malformed token");
+    }
+    Ok(())
+}
+
+/// A token given on the command line or in the environment, or read from standard input when
+/// it is `-` (keeping it out of `ps` and shell history). Surrounding whitespace is dropped.
+fn secret_arg(value: &str, what: &str) -> Result<String> {
+    let text = if value == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(MAX_SECRET_INPUT + 1)
+            .read_to_string(&mut text)
+            .with_context(|| format!("reading {what} from standard input"))?;
+        if text.len() as u64 > MAX_SECRET_INPUT {
+            bail!("{what}: standard input holds more than {MAX_SECRET_INPUT} bytes");
+        }
+        text
+    } else {
+        value.to_owned()
+    };
+    let text = text.trim();
+    if text.is_empty() && value == "-" {
+        bail!("{what}: nothing on standard input");
+    }
+    if text.is_empty() {
+        bail!("{what} is empty");
+    }
+    Ok(text.to_owned())
+}
+
+/// Most bytes read from standard input for a token (identity provider tokens included).
+const MAX_SECRET_INPUT: u64 = 64 * 1024;
 
 fn issue(args: &IssueArgs) -> Result<String> {
     let loaded = config::load_without_secrets(&args.config)?;

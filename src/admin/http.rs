@@ -144,10 +144,9 @@ impl Response {
 
     /// A JSON error: `{"error": {"code": ..., "message": ...}}` with a stable `code`.
     pub fn json_error(status: u16, code: &str, message: &str) -> Response {
-        let body = serde_json::json!({ "error": { "code": code, "message": message } });
-        let mut bytes = body.to_string().into_bytes();
-        bytes.push(b'\n');
-        Response::new(status, "application/json", bytes)
+        let mut r = Response::json(status, &super::api::ErrorBody::new(code, message));
+        r.status = status;
+        r
     }
 
     /// A JSON body.

@@ -7,15 +7,17 @@
 //! `admin.tls_cert` and `admin.tls_key`. The token-authenticated admin API (token exchange,
 //! delegation, revocation, approvals) will be served by this same thread.
 
+pub mod api;
 pub mod client;
 mod http;
 mod limit;
 mod routes;
 mod server;
+pub mod session_table;
 mod tokens;
 
 pub use limit::RateLimiter;
-pub use tokens::{Plane, TokenResponse};
+pub use tokens::Plane;
 
 use std::net::SocketAddr;
 use std::rc::Rc;

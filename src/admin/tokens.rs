@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::{info, warn};
 
+use super::api;
 use super::http::Response;
 use super::limit::RateLimiter;
 use crate::config::parse_duration;
 use crate::identity::{
-    delegate, ChainLink, Claims, DelegateRequest, DelegationRules, IssueRequest, Ledger, Revoke,
-    TokenIssuer,
+    delegate, Claims, DelegateRequest, DelegationRules, IssueRequest, Ledger, Revoke, TokenIssuer,
 };
 use crate::proxy::sessions::SessionRegistry;
 use crate::proxy::state::Snapshot;
@@ -68,49 +68,19 @@ impl ApiError {
 
 /// Whether `path` belongs to the token API.
 pub fn is_api(path: &str) -> bool {
-    path.starts_with("/v1/token/") || path == "/v1/sessions"
-}
-
-/// `POST /v1/token/delegate` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DelegateBody {
-    pub name: String,
-    pub roles: Vec<String>,
-    pub resources: Vec<String>,
-    #[serde(default)]
-    pub ttl: Option<String>,
-}
-
-/// `POST /v1/token/revoke` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeBody {
-    pub token_id: String,
-}
-
-/// A minted token and what it says.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TokenResponse {
-    pub token: String,
-    pub token_id: String,
-    pub subject: String,
-    pub roles: Vec<String>,
-    pub resources: Vec<String>,
-    pub expires_at: u64,
-    pub chain: Vec<ChainLink>,
+    path.starts_with("/v1/token/") || path == api::SESSIONS_PATH
 }
 
 /// Answers one API call.
 pub async fn handle(plane: &Plane, call: Call<'_>) -> Response {
     let result = match (call.method, call.path) {
-        ("POST", "/v1/token/delegate") => delegate_call(plane, &call),
-        ("POST", "/v1/token/revoke") => revoke_call(plane, &call),
-        ("GET", "/v1/sessions") => sessions_call(plane, &call),
-        (_, "/v1/token/delegate" | "/v1/token/revoke") => {
+        ("POST", api::TOKEN_DELEGATE_PATH) => delegate_call(plane, &call),
+        ("POST", api::TOKEN_REVOKE_PATH) => revoke_call(plane, &call),
+        ("GET", api::SESSIONS_PATH) => sessions_call(plane, &call),
+        (_, api::TOKEN_DELEGATE_PATH | api::TOKEN_REVOKE_PATH | api::TOKEN_EXCHANGE_PATH) => {
             Err(err(405, "method_not_allowed", "use POST"))
         }
-        (_, "/v1/sessions") => Err(err(405, "method_not_allowed", "use GET")),
+        (_, api::SESSIONS_PATH) => Err(err(405, "method_not_allowed", "use GET")),
         _ => Err(err(404, "not_found", "no such endpoint")),
     };
     result.unwrap_or_else(|e| e.response())
@@ -158,7 +128,11 @@ impl Plane {
     }
 
     /// Signs `req`, notes it in the ledger and answers with it.
-    pub fn mint(&self, req: &IssueRequest, idp: Option<&str>) -> Result<TokenResponse, ApiError> {
+    pub fn mint(
+        &self,
+        req: &IssueRequest,
+        idp: Option<&str>,
+    ) -> Result<api::TokenResponse, ApiError> {
         let (token, claims) = self
             .issuer
             .issue(req, SystemTime::now())
@@ -167,7 +141,7 @@ impl Plane {
             warn!(error = %e, "cannot record an issued token");
             return Err(err(500, "internal", "cannot record the token"));
         }
-        Ok(TokenResponse {
+        Ok(api::TokenResponse {
             token,
             token_id: claims.jti,
             subject: claims.sub,
@@ -194,7 +168,7 @@ fn body<'a, T: Deserialize<'a>>(call: &Call<'a>) -> Result<T, ApiError> {
 fn delegate_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
     let parent = plane.caller(call)?;
     plane.charge(&tree_key(&parent))?;
-    let b: DelegateBody = body(call)?;
+    let b: api::DelegateRequest = body(call)?;
     let ttl = match &b.ttl {
         Some(t) => Some(parse_duration(t).map_err(|e| err(400, "invalid_request", e))?),
         None => None,
@@ -224,17 +198,10 @@ fn delegate_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
     Ok(Response::json(200, &minted))
 }
 
-#[derive(Serialize)]
-struct Revoked {
-    revoked: String,
-    at: u64,
-    already: bool,
-}
-
 fn revoke_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
     let caller = plane.caller(call)?;
     plane.charge(&tree_key(&caller))?;
-    let b: RevokeBody = body(call)?;
+    let b: api::RevokeRequest = body(call)?;
     if b.token_id.is_empty() || b.token_id.len() > 128 {
         return Err(err(
             400,
@@ -263,32 +230,12 @@ fn revoke_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
     info!(peer = %call.peer, token = b.token_id, by, "token revoked");
     Ok(Response::json(
         200,
-        &Revoked {
+        &api::RevokeResponse {
             revoked: b.token_id,
             at: now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             already: outcome == Revoke::Already,
         },
     ))
-}
-
-#[derive(Serialize)]
-struct SessionInfo<'a> {
-    session: u64,
-    shard: usize,
-    token_id: &'a str,
-    subject: &'a str,
-    chain: &'a [ChainLink],
-    roles: &'a [String],
-    resource: &'a str,
-    user: &'a str,
-    client: String,
-    started_at: f64,
-    statements: u64,
-}
-
-#[derive(Serialize)]
-struct Sessions<'a> {
-    sessions: Vec<SessionInfo<'a>>,
 }
 
 fn sessions_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
@@ -303,15 +250,15 @@ fn sessions_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
     let live = plane.sessions.list();
     let sessions = live
         .iter()
-        .map(|e| SessionInfo {
+        .map(|e| api::SessionEntry {
             session: e.id,
             shard: e.shard,
-            token_id: &e.claims.jti,
-            subject: &e.claims.sub,
-            chain: &e.claims.chain,
-            roles: &e.claims.roles,
-            resource: &e.resource,
-            user: &e.user,
+            token_id: e.claims.jti.clone(),
+            subject: e.claims.sub.clone(),
+            chain: e.claims.chain.clone(),
+            roles: e.claims.roles.clone(),
+            resource: e.resource.clone(),
+            user: e.user.clone(),
             client: e.client.to_string(),
             started_at: e
                 .started
@@ -320,5 +267,5 @@ fn sessions_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
             statements: e.statements.load(std::sync::atomic::Ordering::Relaxed),
         })
         .collect();
-    Ok(Response::json(200, &Sessions { sessions }))
+    Ok(Response::json(200, &api::SessionsResponse { sessions }))
 }

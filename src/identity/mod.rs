@@ -1,4 +1,5 @@
-//! Session tokens: minting and strict verification of gateway-signed EdDSA JWTs.
+//! Session tokens: minting and strict verification of gateway-signed EdDSA JWTs, and their
+//! offline inspection for people (no key, no decisions).
 //!
 //! The gateway signs every session token with its own Ed25519 key. Verification never
 //! trusts the token to say how it should be checked: the algorithm is fixed, key-bearing
@@ -8,6 +9,7 @@ mod claims;
 mod delegate;
 mod error;
 mod header;
+mod inspect;
 mod issue;
 mod keygen;
 mod keys;
@@ -18,6 +20,9 @@ mod verify;
 pub use claims::{ChainLink, Claims, MAX_TIMESTAMP};
 pub use delegate::{delegate, DelegateError, DelegateRequest, DelegationRules, MAX_NAME_LEN};
 pub use error::{IdentityError, TokenError};
+pub use inspect::{
+    decode_unverified, escape_controls, format_span, format_utc, inspect, InspectError, Inspection,
+};
 pub use issue::{IssueRequest, TokenIssuer};
 pub use keygen::{keygen, KeygenError, KeygenOutput};
 pub use keys::SigningKey;
