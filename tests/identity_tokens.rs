@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::admin::{error_code, http_json, HttpReply};
 use common::client::LivePsql;
-use common::{connect, eventually, gateway_config, GatewaySetup, Stack, DB, LABEL};
+use common::{closes_within, connect, eventually, gateway_config, GatewaySetup, Stack, DB, LABEL};
 use serde_json::{json, Value};
 
 fn configure(setup: &GatewaySetup) {
@@ -319,4 +319,106 @@ async fn token_requests_are_rate_limited_per_tree() {
         .setup
         .issue_token("other-job", &["deployer"], &[DB], "1h");
     delegate(&stack, &other, body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_commands_drive_the_api_over_https() {
+    let stack = Stack::start_with(|setup| {
+        configure(setup);
+        setup.set("admin.tls_cert", "tls.crt");
+        setup.set("admin.tls_key", "tls.key");
+    });
+    let gateway = format!("https://{}", stack.gateway.admin_addr());
+    let ca = stack.setup.dir().join("tls.crt");
+    let ca = ca.to_str().unwrap();
+    let env = stack.setup.env();
+    let root = stack
+        .setup
+        .issue_token("ci-job", &["deployer"], &[DB], "1h");
+    let run = |args: &[&str]| common::sluice(args, env);
+
+    // The child token alone on stdout, ready for `CHILD=$(...)`.
+    let out = run(&[
+        "token",
+        "delegate",
+        "--gateway",
+        &gateway,
+        "--ca-file",
+        ca,
+        "--token",
+        &root,
+        "--name",
+        "agent",
+        "--role",
+        "agent",
+        "--resource",
+        DB,
+        "--ttl",
+        "10m",
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    let child = out.stdout.trim().to_string();
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert_eq!(child.split('.').count(), 3, "{child}");
+
+    // Inspect needs no gateway: it shows the chain and the rights.
+    let out = run(&["token", "inspect", &child]);
+    assert!(out.success(), "{}", out.stderr);
+    for word in ["ci-job", "agent", DB, "expires in"] {
+        assert!(out.stdout.contains(word), "{word}: {}", out.stdout);
+    }
+
+    let session = client(&stack, &child).await.unwrap();
+    session.simple_query("SELECT 1").await.unwrap();
+    let out = run(&[
+        "sessions",
+        "--gateway",
+        &gateway,
+        "--ca-file",
+        ca,
+        "--token",
+        &stack.token,
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stdout.contains("ci-job > agent"), "{}", out.stdout);
+
+    // A refusal names its reason and fails the command.
+    let out = run(&[
+        "token",
+        "delegate",
+        "--gateway",
+        &gateway,
+        "--ca-file",
+        ca,
+        "--token",
+        &child,
+        "--name",
+        "x",
+        "--role",
+        "deployer",
+        "--resource",
+        DB,
+    ]);
+    assert!(!out.success());
+    assert!(out.stderr.contains("role_too_strong"), "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+
+    let inspect = run(&["token", "inspect", "--json", &child]);
+    let claims: Value = serde_json::from_str(&inspect.stdout).unwrap();
+    let jti = claims["jti"].as_str().unwrap();
+    let out = run(&[
+        "token",
+        "revoke",
+        "--gateway",
+        &gateway,
+        "--ca-file",
+        ca,
+        "--token",
+        &root,
+        "--id",
+        jti,
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), format!("revoked {jti}"));
+    assert!(closes_within(&session, Duration::from_secs(5)).await);
 }
