@@ -191,12 +191,16 @@ tls_key = "tls.key"
 allow_plaintext = {plaintext}
 
 # The control plane's admin listener: Prometheus metrics at /metrics, per-shard statistics
-# at /v1/stats (`sluice stats --gateway http://127.0.0.1:9432`). Plaintext HTTP is allowed
-# only on a loopback address; anywhere else give tls_cert and tls_key (HTTPS).
+# at /v1/stats (`sluice stats --gateway http://127.0.0.1:9432`), and the token API: exchange
+# an identity provider's token, delegate to a child, revoke, list live sessions
+# (`sluice token ...`, `sluice sessions`). Plaintext HTTP is allowed only on a loopback
+# address; anywhere else give tls_cert and tls_key (HTTPS).
 # [admin]
 # listen = "127.0.0.1:9432"
 # tls_cert = "tls.crt"
 # tls_key = "tls.key"
+# token_rate_per_minute = 60   # token requests per caller (client address, or token tree)
+# token_burst = 20
 
 [identity]
 issuer = "sluice"
@@ -205,6 +209,23 @@ signing_key = "signing.key"
 default_ttl = "15m"
 max_ttl = "24h"
 leeway = "5s"
+max_delegation_depth = 4            # links below a root token
+revocation_file = "revocations.jsonl"  # revocations survive restarts
+
+# Identity providers whose tokens `sluice token exchange` trades for session tokens. The
+# first [[identity.provider.map]] whose `when` matches the token's claims decides the grant.
+# [[identity.provider]]
+# name = "ci"
+# issuer = "https://token.actions.githubusercontent.com"
+# audience = "sluice"
+# jwks_url = "https://token.actions.githubusercontent.com/.well-known/jwks"
+# jwks_refresh = "5m"
+# algorithms = ["RS256"]
+# [[identity.provider.map]]
+# when = 'repository == "acme/api" and ref == "refs/heads/main"'
+# roles = ["reader"]
+# resources = [{resource}]
+# ttl = "15m"
 
 [[resource]]
 name = {resource}
@@ -218,11 +239,17 @@ upstream_tls = "disable"       # or "verify-full" (with ca_file = "...")
 
 # Roles name the resources they may reach. A role without rule tables ([role.NAME.rules.*])
 # is unrestricted: every statement runs and nothing is masked. That is `admin`.
+# `strength` orders roles for delegation: a token may hand its child one of its own roles or
+# a weaker one. `admin = true` lets a role's tokens use the admin API (sessions, revoking any
+# token).
 [role.admin]
 resources = ["*"]
+strength = 100
+admin = true
 
 [role.reader]
 resources = [{resource}]
+strength = 10
 
 # What `reader` may do on every resource it reaches ("*"; a table named after one resource
 # gives that resource rules of its own). Each statement is classified and gets its class's
