@@ -1,31 +1,22 @@
-//! The client side of `sluice stats`: one blocking HTTP(S) GET of `/v1/stats`, with timeouts
-//! and a size limit.
+//! The client side of `sluice stats`: one GET of `/v1/stats` through the shared blocking
+//! HTTP client, with timeouts and a size limit.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http_client::{Client, HttpClientError, Request, Response, Url};
 use crate::metrics::StatsReport;
 
 /// Largest response accepted.
-const MAX_RESPONSE: u64 = 16 << 20;
+const MAX_RESPONSE: usize = 16 << 20;
 
 /// Why the statistics could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum StatsClientError {
     #[error("--gateway: {0}")]
     Url(String),
-    #[error("cannot reach {address}: {source}")]
-    Connect {
-        address: String,
-        source: std::io::Error,
-    },
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("reading the response: {0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] HttpClientError),
     #[error("the gateway answered {status}: {body}")]
     Status { status: u16, body: String },
     #[error("malformed response: {0}")]
@@ -42,36 +33,19 @@ pub struct GatewayUrl {
 
 /// Parses `http://HOST:PORT` or `https://HOST:PORT` (a trailing `/` is allowed; a path is not).
 pub fn parse_url(url: &str) -> Result<GatewayUrl, StatsClientError> {
-    let bad = |m: &str| StatsClientError::Url(format!("`{url}`: {m}"));
-    let (https, rest) = if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else {
-        return Err(bad("must start with http:// or https://"));
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains('/') || rest.contains('@') || rest.contains('?') {
-        return Err(bad("give only the scheme, host and port"));
-    }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && !p.contains(']') => (
-            h,
-            p.parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| bad("port must be a number from 1 to 65535"))?,
-        ),
-        _ => (rest, if https { 443 } else { 80 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad("missing host"));
+    let parsed = Url::parse(url).map_err(|e| match e {
+        HttpClientError::Url(m) => StatsClientError::Url(m),
+        other => StatsClientError::Url(other.to_string()),
+    })?;
+    if parsed.target != "/" || url.ends_with('?') {
+        return Err(StatsClientError::Url(format!(
+            "`{url}`: give only the scheme, host and port"
+        )));
     }
     Ok(GatewayUrl {
-        https,
-        host: host.to_owned(),
-        port,
+        https: parsed.https,
+        host: parsed.host,
+        port: parsed.port,
     })
 }
 
@@ -82,103 +56,38 @@ pub fn fetch(
     ca_file: Option<&Path>,
     timeout: Duration,
 ) -> Result<StatsReport, StatsClientError> {
-    let url = parse_url(url)?;
-    let address = format!("{}:{}", url.host, url.port);
-    let connect_err = |source| StatsClientError::Connect {
-        address: address.clone(),
-        source,
+    let gw = parse_url(url)?;
+    let url = Url {
+        https: gw.https,
+        host: gw.host,
+        port: gw.port,
+        target: "/v1/stats".into(),
     };
-    let addrs: Vec<_> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(connect_err)?
-        .collect();
-    let mut last = std::io::Error::other("no address");
-    let mut tcp = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, timeout) {
-            Ok(t) => {
-                tcp = Some(t);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let tcp = tcp.ok_or_else(|| connect_err(last))?;
-    tcp.set_read_timeout(Some(timeout))?;
-    tcp.set_write_timeout(Some(timeout))?;
-    let host_header = if url.host.contains(':') {
-        format!("[{}]:{}", url.host, url.port)
-    } else {
-        address.clone()
-    };
-    let request = format!(
-        "GET /v1/stats HTTP/1.1\r\nHost: {host_header}\r\nAccept: application/json\r\n\
-         Connection: close\r\nUser-Agent: sluice-stats\r\n\r\n"
-    );
-    let raw = if url.https {
-        crate::tls::config::install_default_provider();
-        let cfg = crate::tls::config::client_config(ca_file)
-            .map_err(|e| StatsClientError::Tls(e.to_string()))?;
-        let name = rustls::pki_types::ServerName::try_from(url.host.clone()).map_err(|_| {
-            StatsClientError::Url(format!("`{}` is not a TLS server name", url.host))
-        })?;
-        let conn = rustls::ClientConnection::new(Arc::clone(&cfg), name)
-            .map_err(|e| StatsClientError::Tls(e.to_string()))?;
-        exchange(rustls::StreamOwned::new(conn, tcp), &request)?
-    } else {
-        exchange(tcp, &request)?
-    };
-    parse_response(&raw)
-}
-
-fn exchange(mut stream: impl Read + Write, request: &str) -> Result<Vec<u8>, StatsClientError> {
-    stream.write_all(request.as_bytes())?;
-    stream.flush()?;
-    let mut raw = Vec::new();
-    stream.take(MAX_RESPONSE + 1).read_to_end(&mut raw)?;
-    if raw.len() as u64 > MAX_RESPONSE {
-        return Err(StatsClientError::Response("response too large".into()));
-    }
-    Ok(raw)
+    let mut client = Client::new(ca_file)?;
+    client.timeout = timeout;
+    client.total_timeout = timeout.saturating_mul(4);
+    client.max_response = MAX_RESPONSE;
+    client.user_agent = "sluice-stats";
+    let resp = client.send(&Request::get(&url, &[("Accept", "application/json")]))?;
+    report(&resp)
 }
 
 /// Decodes a whole HTTP response carrying the JSON report.
 pub fn parse_response(raw: &[u8]) -> Result<StatsReport, StatsClientError> {
-    let bad = |m: String| StatsClientError::Response(m);
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(raw) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Err(bad("truncated head".into())),
-        Err(e) => return Err(bad(e.to_string())),
-    };
-    let status = resp.code.unwrap_or(0);
-    let mut body = &raw[head_len..];
-    if let Some(len) = resp
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| {
-            std::str::from_utf8(h.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
-    {
-        body = body
-            .get(..len)
-            .ok_or_else(|| bad(format!("body shorter than its Content-Length {len}")))?;
+    let resp = crate::http_client::parse_response(raw, "GET", true)?
+        .ok_or_else(|| StatsClientError::Response("incomplete response".into()))?;
+    report(&resp)
+}
+
+fn report(resp: &Response) -> Result<StatsReport, StatsClientError> {
+    if resp.status != 200 {
+        return Err(StatsClientError::Status {
+            status: resp.status,
+            body: resp.body_excerpt(),
+        });
     }
-    if status != 200 {
-        let text = String::from_utf8_lossy(body)
-            .trim()
-            .chars()
-            .take(500)
-            .collect();
-        return Err(StatsClientError::Status { status, body: text });
-    }
-    serde_json::from_slice(body).map_err(|e| bad(format!("not a stats report: {e}")))
+    serde_json::from_slice(&resp.body)
+        .map_err(|e| StatsClientError::Response(format!("not a stats report: {e}")))
 }
 
 #[cfg(test)]
