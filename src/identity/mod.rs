@@ -10,6 +10,7 @@ mod header;
 mod issue;
 mod keygen;
 mod keys;
+pub mod oidc;
 mod settings;
 mod verify;
 
