@@ -196,8 +196,15 @@ impl Client {
             let n = match conn.read(&mut chunk) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // A peer that closes without TLS close_notify still ends a framed body.
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => 0,
+                // A TLS peer that closes without close_notify may have been cut short: only a
+                // body whose own framing says it is complete is accepted.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                    return framing::parse(&buf, method, false)?.ok_or_else(|| {
+                        HttpClientError::Response(
+                            "connection closed without TLS close_notify".into(),
+                        )
+                    });
+                }
                 Err(e) => return Err(io_err(e)),
             };
             buf.extend_from_slice(&chunk[..n]);

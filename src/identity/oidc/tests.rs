@@ -737,3 +737,11 @@ fn file_providers_are_not_refreshed() {
     ));
     assert!(format!("{:?}", f.providers).contains("github"));
 }
+
+#[test]
+fn providers_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Providers>();
+    shared::<Grant>();
+    shared::<ExchangeError>();
+}
