@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod codec;
 pub mod config;
+pub mod http_client;
 pub mod identity;
 pub mod mask;
 pub mod metrics;

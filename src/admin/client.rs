@@ -1,37 +1,28 @@
-//! The blocking HTTP(S) client of the admin listener: `sluice stats` (one GET of `/v1/stats`)
-//! and the token commands (JSON requests with a bearer token, JSON answers or errors). One
-//! request per connection, with timeouts and a size limit.
+//! The blocking HTTP(S) client of the admin listener, on the shared HTTP client: `sluice
+//! stats` (one GET of `/v1/stats`) and the token commands (JSON requests with a bearer token,
+//! JSON answers or errors). One request per connection, with timeouts and a size limit; a
+//! bearer token never travels in plaintext beyond loopback.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::api::ErrorBody;
+use crate::http_client::{Client, HttpClientError, Request, Response, Url};
 use crate::metrics::StatsReport;
 
 /// Largest response accepted.
-const MAX_RESPONSE: u64 = 16 << 20;
+const MAX_RESPONSE: usize = 16 << 20;
 
 /// Why a call to the admin listener failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StatsClientError {
     #[error("--gateway: {0}")]
     Url(String),
-    /// The I/O error is this error's source, so `{:#}` shows it once.
-    #[error("cannot reach {address}")]
-    Connect {
-        address: String,
-        source: std::io::Error,
-    },
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("reading the response: {0}")]
-    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Http(#[from] HttpClientError),
     #[error("the gateway answered {status}: {body}")]
     Status { status: u16, body: String },
     /// The gateway refused with the API's error body.
@@ -67,36 +58,19 @@ pub struct GatewayUrl {
 
 /// Parses `http://HOST:PORT` or `https://HOST:PORT` (a trailing `/` is allowed; a path is not).
 pub fn parse_url(url: &str) -> Result<GatewayUrl, StatsClientError> {
-    let bad = |m: &str| StatsClientError::Url(format!("`{url}`: {m}"));
-    let (https, rest) = if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
-    } else if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else {
-        return Err(bad("must start with http:// or https://"));
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains('/') || rest.contains('@') || rest.contains('?') {
-        return Err(bad("give only the scheme, host and port"));
-    }
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.is_empty() && !p.contains(']') => (
-            h,
-            p.parse::<u16>()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| bad("port must be a number from 1 to 65535"))?,
-        ),
-        _ => (rest, if https { 443 } else { 80 }),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad("missing host"));
+    let parsed = Url::parse(url).map_err(|e| match e {
+        HttpClientError::Url(m) => StatsClientError::Url(m),
+        other => StatsClientError::Url(other.to_string()),
+    })?;
+    if parsed.target != "/" || url.ends_with('?') {
+        return Err(StatsClientError::Url(format!(
+            "`{url}`: give only the scheme, host and port"
+        )));
     }
     Ok(GatewayUrl {
-        https,
-        host: host.to_owned(),
-        port,
+        https: parsed.https,
+        host: parsed.host,
+        port: parsed.port,
     })
 }
 
@@ -107,150 +81,58 @@ pub fn fetch(
     ca_file: Option<&Path>,
     timeout: Duration,
 ) -> Result<StatsReport, StatsClientError> {
-    let url = parse_url(url)?;
-    let request = format!(
-        "GET /v1/stats HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\
-         Connection: close\r\nUser-Agent: sluice-stats\r\n\r\n",
-        host_header(&url)
-    );
-    let raw = roundtrip(&url, ca_file, timeout, request.as_bytes(), false)?;
-    parse_response(&raw)
+    let gw = parse_url(url)?;
+    let url = Url {
+        https: gw.https,
+        host: gw.host,
+        port: gw.port,
+        target: "/v1/stats".into(),
+    };
+    let client = client(ca_file, timeout, "sluice-stats")?;
+    let resp = client.send(&Request::get(&url, &[("Accept", "application/json")]))?;
+    report(&resp)
 }
 
-/// The `Host` header value for `url` (IPv6 literals in brackets).
-fn host_header(url: &GatewayUrl) -> String {
-    if url.host.contains(':') {
-        format!("[{}]:{}", url.host, url.port)
-    } else {
-        format!("{}:{}", url.host, url.port)
+/// Decodes a whole HTTP response carrying the JSON report.
+pub fn parse_response(raw: &[u8]) -> Result<StatsReport, StatsClientError> {
+    let resp = crate::http_client::parse_response(raw, "GET", true)?
+        .ok_or_else(|| StatsClientError::Response("incomplete response".into()))?;
+    report(&resp)
+}
+
+fn report(resp: &Response) -> Result<StatsReport, StatsClientError> {
+    if resp.status != 200 {
+        return Err(status_error(resp));
     }
+    serde_json::from_slice(&resp.body)
+        .map_err(|e| StatsClientError::Response(format!("not a stats report: {e}")))
 }
 
-/// Connects, sends `request` whole, and reads the whole response (the server closes after
-/// one answer). With `secret`, plaintext is refused unless every address of the host is a
-/// loopback address: a token must never cross a network in the clear.
-fn roundtrip(
-    url: &GatewayUrl,
+fn client(
     ca_file: Option<&Path>,
     timeout: Duration,
-    request: &[u8],
-    secret: bool,
-) -> Result<Vec<u8>, StatsClientError> {
-    let address = format!("{}:{}", url.host, url.port);
-    let connect_err = |source| StatsClientError::Connect {
-        address: address.clone(),
-        source,
-    };
-    let addrs: Vec<_> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(connect_err)?
-        .collect();
-    if secret && !url.https && addrs.iter().any(|a| !a.ip().is_loopback()) {
-        return Err(StatsClientError::Request(format!(
-            "refusing to send a token over plaintext http:// to {}, which is not a loopback \
-             address: use https://",
-            url.host
-        )));
-    }
-    // TLS set-up first, so that a bad --ca-file is reported even when the gateway is down.
-    let tls = if url.https {
-        crate::tls::config::install_default_provider();
-        let cfg = crate::tls::config::client_config(ca_file)
-            .map_err(|e| StatsClientError::Tls(e.to_string()))?;
-        let name = rustls::pki_types::ServerName::try_from(url.host.clone()).map_err(|_| {
-            StatsClientError::Url(format!("`{}` is not a TLS server name", url.host))
-        })?;
-        Some(
-            rustls::ClientConnection::new(Arc::clone(&cfg), name)
-                .map_err(|e| StatsClientError::Tls(e.to_string()))?,
-        )
-    } else {
-        None
-    };
-    let mut last = std::io::Error::other("no address");
-    let mut tcp = None;
-    for a in addrs {
-        match TcpStream::connect_timeout(&a, timeout) {
-            Ok(t) => {
-                tcp = Some(t);
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let tcp = tcp.ok_or_else(|| connect_err(last))?;
-    tcp.set_read_timeout(Some(timeout))?;
-    tcp.set_write_timeout(Some(timeout))?;
-    match tls {
-        Some(conn) => send_and_read(rustls::StreamOwned::new(conn, tcp), request),
-        None => send_and_read(tcp, request),
-    }
+    agent: &'static str,
+) -> Result<Client, StatsClientError> {
+    let mut client = Client::new(ca_file)?;
+    client.timeout = timeout;
+    client.total_timeout = timeout.saturating_mul(4);
+    client.max_response = MAX_RESPONSE;
+    client.user_agent = agent;
+    Ok(client)
 }
 
-fn send_and_read(
-    mut stream: impl Read + Write,
-    request: &[u8],
-) -> Result<Vec<u8>, StatsClientError> {
-    stream.write_all(request)?;
-    stream.flush()?;
-    let mut raw = Vec::new();
-    stream.take(MAX_RESPONSE + 1).read_to_end(&mut raw)?;
-    if raw.len() as u64 > MAX_RESPONSE {
-        return Err(StatsClientError::Response("response too large".into()));
-    }
-    Ok(raw)
-}
-
-/// A response split into what the callers look at.
-struct Response<'a> {
-    status: u16,
-    /// `Retry-After` in seconds, when present and numeric.
-    retry_after: Option<u64>,
-    body: &'a [u8],
-}
-
-fn split_response(raw: &[u8]) -> Result<Response<'_>, StatsClientError> {
-    let bad = |m: String| StatsClientError::Response(m);
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(raw) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Err(bad("truncated head".into())),
-        Err(e) => return Err(bad(e.to_string())),
-    };
-    let header = |name: &str| {
-        resp.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-            .map(str::trim)
-    };
-    let mut body = &raw[head_len..];
-    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body = body
-            .get(..len)
-            .ok_or_else(|| bad(format!("body shorter than its Content-Length {len}")))?;
-    }
-    Ok(Response {
-        status: resp.code.unwrap_or(0),
-        retry_after: header("retry-after").and_then(|v| v.parse().ok()),
-        body,
-    })
-}
-
-/// The error for a non-200 answer: the gateway's code and message when the body is the API's
-/// error shape, otherwise the status and the start of the body.
-fn status_error(r: &Response<'_>) -> StatsClientError {
-    match serde_json::from_slice::<ErrorBody>(r.body) {
+/// The gateway's error: its code and message from the API's error body, else the body as text.
+fn status_error(r: &Response) -> StatsClientError {
+    match serde_json::from_slice::<ErrorBody>(&r.body) {
         Ok(b) => StatsClientError::Api {
             status: r.status,
             code: printable(&b.error.code),
             message: printable(&b.error.message),
-            retry_after: r.retry_after,
+            retry_after: r.header("retry-after").and_then(|v| v.trim().parse().ok()),
         },
         Err(_) => StatsClientError::Status {
             status: r.status,
-            body: printable(String::from_utf8_lossy(r.body).trim()),
+            body: printable(&r.body_excerpt()),
         },
     }
 }
@@ -260,16 +142,6 @@ fn status_error(r: &Response<'_>) -> StatsClientError {
 fn printable(text: &str) -> String {
     let capped: String = text.chars().take(500).collect();
     crate::identity::escape_controls(&capped)
-}
-
-/// Decodes a whole HTTP response carrying the JSON report.
-pub fn parse_response(raw: &[u8]) -> Result<StatsReport, StatsClientError> {
-    let r = split_response(raw)?;
-    if r.status != 200 {
-        return Err(status_error(&r));
-    }
-    serde_json::from_slice(r.body)
-        .map_err(|e| StatsClientError::Response(format!("not a stats report: {e}")))
 }
 
 /// Where and how to reach the admin API.
@@ -312,55 +184,54 @@ fn call<T: DeserializeOwned>(
     bearer: Option<&str>,
     body: Option<&[u8]>,
 ) -> Result<T, StatsClientError> {
-    let url = parse_url(gateway.url)?;
-    let request = encode_request(method, path, &host_header(&url), bearer, body)?;
-    let raw = roundtrip(&url, gateway.ca_file, gateway.timeout, &request, true)?;
-    parse_api_response(&raw)
-}
-
-/// One HTTP/1.1 request, whole: head, then `body` (JSON) if any. The bearer token must be a
-/// single run of visible ASCII, so that it cannot end the header and start another.
-pub fn encode_request(
-    method: &str,
-    path: &str,
-    host: &str,
-    bearer: Option<&str>,
-    body: Option<&[u8]>,
-) -> Result<Vec<u8>, StatsClientError> {
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\
-         Connection: close\r\nUser-Agent: sluice/{}\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    if let Some(token) = bearer {
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+    let gw = parse_url(gateway.url)?;
+    let url = Url {
+        https: gw.https,
+        host: gw.host,
+        port: gw.port,
+        target: path.into(),
+    };
+    let authorization = match bearer {
+        Some(token) if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) => {
             return Err(StatsClientError::Request(
                 "the token is empty or holds spaces or control characters".into(),
-            ));
+            ))
         }
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        Some(token) => Some(format!("Bearer {token}")),
+        None => None,
+    };
+    let mut headers = vec![("Accept", "application/json")];
+    if let Some(a) = &authorization {
+        headers.push(("Authorization", a));
     }
-    if let Some(body) = body {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+    if body.is_some() {
+        headers.push(("Content-Type", "application/json"));
     }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    out.extend_from_slice(body.unwrap_or_default());
-    Ok(out)
+    let mut client = client(gateway.ca_file, gateway.timeout, "sluice")?;
+    client.plaintext_loopback_only = true;
+    let resp = client.send(&Request {
+        method,
+        url: &url,
+        headers: &headers,
+        body: body.unwrap_or_default(),
+    })?;
+    api_answer(&resp)
 }
 
-/// Decodes a whole HTTP response from the admin API: `T` from a 200, the gateway's error
-/// otherwise.
-pub fn parse_api_response<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StatsClientError> {
-    let r = split_response(raw)?;
-    if r.status != 200 {
-        return Err(status_error(&r));
+/// `T` from a 200 answer of the admin API, the gateway's error otherwise.
+fn api_answer<T: DeserializeOwned>(resp: &Response) -> Result<T, StatsClientError> {
+    if resp.status != 200 {
+        return Err(status_error(resp));
     }
-    serde_json::from_slice(r.body)
+    serde_json::from_slice(&resp.body)
         .map_err(|e| StatsClientError::Response(format!("unexpected answer: {e}")))
+}
+
+/// Decodes a whole HTTP response from the admin API (see [`post_json`]).
+pub fn parse_api_response<T: DeserializeOwned>(raw: &[u8]) -> Result<T, StatsClientError> {
+    let resp = crate::http_client::parse_response(raw, "POST", true)?
+        .ok_or_else(|| StatsClientError::Response("incomplete response".into()))?;
+    api_answer(&resp)
 }
 
 #[cfg(test)]
@@ -370,6 +241,7 @@ mod tests {
         ChainLink, DelegateRequest, RevokeRequest, RevokeResponse, SessionsResponse, TokenResponse,
         SESSIONS_PATH, TOKEN_DELEGATE_PATH, TOKEN_REVOKE_PATH,
     };
+    use std::io::{Read, Write};
 
     #[test]
     fn parses_gateway_urls() {
@@ -592,20 +464,14 @@ mod tests {
     }
 
     #[test]
-    fn request_encoding_refuses_header_injection() {
-        let ok = encode_request(
-            "POST",
-            "/v1/token/revoke",
-            "gw:8443",
-            Some("a.b.c"),
-            Some(b"{}"),
-        )
-        .unwrap();
-        let text = String::from_utf8(ok).unwrap();
-        assert!(text.starts_with("POST /v1/token/revoke HTTP/1.1\r\nHost: gw:8443\r\n"));
-        assert!(text.ends_with("Content-Length: 2\r\n\r\n{}"), "{text}");
+    fn a_token_cannot_inject_a_header() {
         for bad in ["", "a.b.c\r\nX-Admin: 1", "a b", "a.b.c\n"] {
-            let err = encode_request("GET", "/", "h:1", Some(bad), None).unwrap_err();
+            let err = get_json::<SessionsResponse>(
+                &gateway("http://127.0.0.1:9"),
+                SESSIONS_PATH,
+                Some(bad),
+            )
+            .unwrap_err();
             assert!(matches!(err, StatsClientError::Request(_)), "{bad:?}");
         }
     }
@@ -622,6 +488,9 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(err.to_string().contains("use https://"), "{err}");
+        assert!(
+            err.to_string().contains("only allowed to loopback"),
+            "{err}"
+        );
     }
 }

@@ -13,6 +13,7 @@ mod model;
 mod policy;
 mod providers;
 mod validate;
+mod validate_identity;
 mod validate_policy;
 
 pub use audit::{AuditSection, Overflow};

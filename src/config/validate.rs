@@ -42,6 +42,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     resources(config, &mut p);
     roles(config, &mut p);
     super::validate_policy::check(config, &mut p);
+    super::validate_identity::check(config, &mut p);
     p.0
 }
 

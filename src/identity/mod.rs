@@ -14,6 +14,7 @@ mod issue;
 mod keygen;
 mod keys;
 mod ledger;
+pub mod oidc;
 mod settings;
 mod verify;
 
