@@ -14,6 +14,7 @@ use super::api;
 use super::http::Response;
 use super::limit::RateLimiter;
 use crate::config::parse_duration;
+use crate::identity::oidc::Providers;
 use crate::identity::{
     delegate, Claims, DelegateRequest, DelegationRules, IssueRequest, Ledger, Revoke, TokenIssuer,
 };
@@ -27,6 +28,8 @@ pub struct Plane {
     pub ledger: RefCell<Ledger>,
     pub sessions: Arc<SessionRegistry>,
     pub limiter: RefCell<RateLimiter>,
+    /// Identity providers for token exchange; none configured when `None`.
+    pub providers: Option<Arc<Providers>>,
 }
 
 /// One API request, its head already checked and its body read.
@@ -74,6 +77,7 @@ pub fn is_api(path: &str) -> bool {
 /// Answers one API call.
 pub async fn handle(plane: &Plane, call: Call<'_>) -> Response {
     let result = match (call.method, call.path) {
+        ("POST", api::TOKEN_EXCHANGE_PATH) => exchange_call(plane, &call),
         ("POST", api::TOKEN_DELEGATE_PATH) => delegate_call(plane, &call),
         ("POST", api::TOKEN_REVOKE_PATH) => revoke_call(plane, &call),
         ("GET", api::SESSIONS_PATH) => sessions_call(plane, &call),
@@ -163,6 +167,56 @@ fn tree_key(claims: &Claims) -> String {
 fn body<'a, T: Deserialize<'a>>(call: &Call<'a>) -> Result<T, ApiError> {
     serde_json::from_slice(call.body)
         .map_err(|e| err(400, "invalid_request", format!("request body: {e}")))
+}
+
+fn exchange_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
+    plane.charge(&format!("ip:{}", call.peer))?;
+    let b: api::ExchangeRequest = body(call)?;
+    let Some(providers) = &plane.providers else {
+        return Err(err(
+            404,
+            "exchange_disabled",
+            "no identity provider is configured on this gateway",
+        ));
+    };
+    let grant = providers
+        .exchange(&b.id_token, SystemTime::now())
+        .map_err(|e| {
+            info!(peer = %call.peer, code = e.code(), reason = %e, "token exchange refused");
+            let status = if e.is_gateway_side() { 503 } else { 401 };
+            err(status, e.code(), e.to_string())
+        })?;
+    if plane
+        .ledger
+        .borrow()
+        .revocations()
+        .load()
+        .covers_idp(&grant.token_hash)
+    {
+        info!(peer = %call.peer, provider = grant.provider, "revoked identity token replayed");
+        return Err(err(
+            401,
+            "identity_token_revoked",
+            "the session token this identity token was exchanged for was revoked; get a new identity token",
+        ));
+    }
+    let req = IssueRequest {
+        subject: format!("{}:{}", grant.provider, grant.subject),
+        roles: grant.roles.clone(),
+        resources: grant.resources.clone(),
+        ttl: grant.ttl,
+        chain: Vec::new(),
+    };
+    let minted = plane.mint(&req, Some(&grant.token_hash))?;
+    info!(
+        peer = %call.peer,
+        provider = grant.provider,
+        rule = grant.rule,
+        token = minted.token_id,
+        subject = minted.subject,
+        "identity token exchanged"
+    );
+    Ok(Response::json(200, &minted))
 }
 
 fn delegate_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {

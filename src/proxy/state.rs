@@ -31,6 +31,8 @@ pub enum StateError {
     Resource { name: String, message: String },
     #[error("policy: {}", .0.join("; "))]
     Policy(Vec<String>),
+    #[error("{0}")]
+    Providers(String),
 }
 
 /// A listener's client-facing settings.

@@ -101,7 +101,16 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
                 .identity
                 .token_issuer()
                 .map_err(|e| StateError::SigningKey(e.to_string()))?;
+            let providers = if config.identity.providers.is_empty() {
+                None
+            } else {
+                Some(Arc::new(
+                    crate::identity::oidc::Providers::start(&config.identity)
+                        .map_err(|e| StateError::Providers(e.to_string()))?,
+                ))
+            };
             let plane = admin::Plane {
+                providers,
                 snapshot: snapshot.clone(),
                 issuer,
                 ledger: std::cell::RefCell::new(ledger),

@@ -8,6 +8,7 @@ pub mod client;
 pub mod extended;
 pub mod gateway;
 pub mod hba;
+pub mod idp;
 pub mod pg;
 pub mod policy;
 pub mod process;
