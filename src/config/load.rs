@@ -232,4 +232,52 @@ resources = ["orders"]
             "{err}"
         );
     }
+
+    #[test]
+    fn the_audit_section_is_resolved_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("log")).unwrap();
+        let with = |audit: &str| good() + "\n[audit]\n" + audit + "\n";
+        let loaded = load(&write(
+            dir.path(),
+            &with("file = \"log/audit.jsonl\"\nflush_interval = \"250ms\"\noverflow = \"fail\""),
+        ))
+        .unwrap();
+        let a = loaded.config.audit.unwrap();
+        assert_eq!(a.file, Some(dir.path().join("log/audit.jsonl")));
+        assert_eq!(a.flush_interval, std::time::Duration::from_millis(250));
+        assert_eq!(a.overflow, crate::config::Overflow::Fail);
+        load(&write(dir.path(), &with("stdout = true"))).unwrap();
+
+        let err = load(&write(
+            dir.path(),
+            &with(
+                "file = \"nope/audit.jsonl\"\nqueue_capacity = 4\nkeep_files = 0\n\
+                 flush_interval = \"2m\"\nmax_file_bytes = 100",
+            ),
+        ))
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "audit.file: directory",
+            "audit.queue_capacity: must be at least 16",
+            "audit.keep_files: must be between 1 and 1000",
+            "audit.flush_interval: must be greater than zero and at most 60s",
+            "audit.max_file_bytes: must be at least 4096",
+        ] {
+            assert!(err.contains(needle), "missing {needle} in {err}");
+        }
+        let err = load(&write(dir.path(), &with("flush_interval = \"0s\"")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("audit: has no output"), "{err}");
+        assert!(err.contains("audit.flush_interval"), "{err}");
+        let err = load(&write(dir.path(), &with("file = \"log\"")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("audit.file:") && err.contains("is not a file"),
+            "{err}"
+        );
+    }
 }

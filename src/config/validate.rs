@@ -41,6 +41,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     identity(config, &mut p);
     resources(config, &mut p);
     roles(config, &mut p);
+    audit(config, &mut p);
     super::validate_policy::check(config, &mut p);
     super::validate_identity::check(config, &mut p);
     p.0
@@ -241,6 +242,52 @@ fn roles(config: &Config, p: &mut Problems) {
                 );
             }
         }
+    }
+}
+
+fn audit(config: &Config, p: &mut Problems) {
+    let Some(a) = &config.audit else {
+        return;
+    };
+    if a.file.is_none() && !a.stdout && !a.syslog {
+        p.add(
+            "audit",
+            "has no output: set file, stdout = true or syslog = true",
+        );
+    }
+    if let Some(file) = &a.file {
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if file.file_name().is_none() {
+            p.add("audit.file", format!("{} names no file", file.display()));
+        } else if !dir.is_dir() {
+            p.add(
+                "audit.file",
+                format!("directory {} does not exist", dir.display()),
+            );
+        } else if file.exists() && !file.is_file() {
+            p.add(
+                "audit.file",
+                format!("{} exists and is not a file", file.display()),
+            );
+        }
+    }
+    if a.max_file_bytes < 4096 {
+        p.add("audit.max_file_bytes", "must be at least 4096");
+    }
+    if !(1..=1000).contains(&a.keep_files) {
+        p.add("audit.keep_files", "must be between 1 and 1000");
+    }
+    if a.flush_interval.is_zero() || a.flush_interval > std::time::Duration::from_secs(60) {
+        p.add(
+            "audit.flush_interval",
+            "must be greater than zero and at most 60s",
+        );
+    }
+    if a.queue_capacity < 16 {
+        p.add("audit.queue_capacity", "must be at least 16");
     }
 }
 
