@@ -10,64 +10,15 @@ mod common;
 use std::time::Duration;
 
 use common::admin::{error_code, http_json, HttpReply};
-use common::idp::{ci_claims, now, IdpKey, JwksServer};
+use common::idp::{
+    add_provider, chain_roles, ci_claims, now, IdpKey, JwksServer, AUDIENCE, ISSUER,
+};
 use common::{connect, eventually, gateway_config, GatewaySetup, Stack, DB, LABEL};
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://ci.test";
-const AUDIENCE: &str = "sluice-gw";
-
 fn configure(setup: &GatewaySetup, jwks_url: &str) {
-    setup.set("admin.listen", "127.0.0.1:0");
-    setup.set("gateway.workers", 2);
-    setup.set("gateway.pin_cores", false);
-    setup.set("identity.revocation_file", "revocations.jsonl");
-    setup.set("role.admin.admin", true);
-    setup.set("role.admin.strength", 100);
-    setup.set("role.reader.strength", 10);
-    for (role, strength, write, ddl) in [
-        ("deployer", 50, "allow", "allow"),
-        ("agent", 30, "allow", "block"),
-    ] {
-        setup.set(&format!("role.{role}.resources"), vec![DB]);
-        setup.set(&format!("role.{role}.strength"), strength);
-        let rules = format!("role.{role}.rules.*");
-        for (class, action) in [
-            ("read", "allow"),
-            ("transaction", "allow"),
-            ("session", "allow"),
-            ("write", write),
-            ("ddl", ddl),
-            ("default", "block"),
-        ] {
-            setup.set(&format!("{rules}.{class}"), action);
-        }
-    }
-    setup.edit_config(|text| {
-        format!(
-            r#"{text}
-[[identity.provider]]
-name = "ci"
-issuer = "{ISSUER}"
-audience = "{AUDIENCE}"
-jwks_url = "{jwks_url}"
-jwks_refresh = "1s"
-algorithms = ["EdDSA"]
-
-[[identity.provider.map]]
-when = 'repository == "acme/api" and ref == "refs/heads/main"'
-roles = ["deployer"]
-resources = ["{DB}"]
-ttl = "30m"
-
-[[identity.provider.map]]
-when = 'repository == "acme/api"'
-roles = ["reader"]
-resources = ["{DB}"]
-ttl = "5m"
-"#
-        )
-    });
+    chain_roles(setup, DB);
+    add_provider(setup, jwks_url, DB);
 }
 
 struct Idp {

@@ -10,36 +10,13 @@ use std::time::Duration;
 
 use common::admin::{error_code, http_json, HttpReply};
 use common::client::LivePsql;
+use common::idp::chain_roles;
 use common::{closes_within, connect, eventually, gateway_config, GatewaySetup, Stack, DB, LABEL};
 use serde_json::{json, Value};
 
 fn configure(setup: &GatewaySetup) {
-    setup.set("admin.listen", "127.0.0.1:0");
-    setup.set("gateway.workers", 2);
-    setup.set("gateway.pin_cores", false);
-    setup.set("identity.revocation_file", "revocations.jsonl");
+    chain_roles(setup, DB);
     setup.set("identity.max_delegation_depth", 2);
-    setup.set("role.admin.admin", true);
-    setup.set("role.admin.strength", 100);
-    setup.set("role.reader.strength", 10);
-    for (role, strength, write, ddl) in [
-        ("deployer", 50, "allow", "allow"),
-        ("agent", 30, "allow", "block"),
-    ] {
-        setup.set(&format!("role.{role}.resources"), vec![DB]);
-        setup.set(&format!("role.{role}.strength"), strength);
-        let rules = format!("role.{role}.rules.*");
-        for (class, action) in [
-            ("read", "allow"),
-            ("transaction", "allow"),
-            ("session", "allow"),
-            ("write", write),
-            ("ddl", ddl),
-            ("default", "block"),
-        ] {
-            setup.set(&format!("{rules}.{class}"), action);
-        }
-    }
 }
 
 fn api(stack: &Stack, method: &str, path: &str, bearer: Option<&str>, body: Value) -> HttpReply {

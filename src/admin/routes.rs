@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::http::Response;
+use crate::audit::AuditCounters;
 use crate::metrics::{prometheus, ShardSnapshot, StatsReport};
 
 /// An endpoint that needs the shards' snapshots.
@@ -34,10 +35,18 @@ pub fn route(method: &str, path: &str) -> Result<(Endpoint, bool), Response> {
 }
 
 /// The response of `endpoint` from the shards' answers (`None`: a shard that did not answer).
-pub fn render(endpoint: Endpoint, answers: &[Option<Arc<ShardSnapshot>>]) -> Response {
+pub fn render(
+    endpoint: Endpoint,
+    answers: &[Option<Arc<ShardSnapshot>>],
+    audit: Option<&AuditCounters>,
+) -> Response {
     match endpoint {
         Endpoint::Metrics => {
-            Response::new(200, prometheus::CONTENT_TYPE, prometheus::render(answers))
+            let mut text = prometheus::render(answers);
+            if let Some(counters) = audit {
+                crate::audit::prometheus::render(counters, &mut text);
+            }
+            Response::new(200, prometheus::CONTENT_TYPE, text)
         }
         Endpoint::Stats => match serde_json::to_vec_pretty(&StatsReport::build(answers)) {
             Ok(mut body) => {
@@ -72,7 +81,7 @@ mod tests {
         let m = crate::metrics::ShardMetrics::default();
         m.add(crate::metrics::Counter::Requests, 4);
         let answers = [Some(Arc::new(m.snapshot(0, 1)))];
-        let r = render(Endpoint::Stats, &answers);
+        let r = render(Endpoint::Stats, &answers, None);
         let report: StatsReport = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(report, StatsReport::build(&answers));
         assert_eq!(report.total.requests, 4);

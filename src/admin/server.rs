@@ -133,14 +133,16 @@ async fn exchange(mut tcp: TcpStream, peer: std::net::SocketAddr, shared: &Share
                 path: &head.path,
                 bearer: head.bearer.as_deref(),
                 body: &body,
-                peer: peer.ip(),
+                peer,
             };
             tokens::handle(&shared.plane, call).await.encode(false)
         }
         Ok(Some((head, _))) => match routes::route(&head.method, &head.path) {
             Ok((endpoint, head_only)) => {
                 let answers = collect(&shared.collector).await;
-                routes::render(endpoint, &answers).encode(head_only)
+                let audit = shared.plane.audit.counters();
+                let audit = shared.plane.audit.enabled().then_some(&audit);
+                routes::render(endpoint, &answers, audit).encode(head_only)
             }
             Err(refused) => refused.encode(head.method == "HEAD"),
         },

@@ -2,7 +2,7 @@
 //! authenticated with sluice tokens (admin rights come from a role flagged `admin`).
 
 use std::cell::RefCell;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use super::api;
 use super::http::Response;
 use super::limit::RateLimiter;
+use crate::audit::{Audit, Event, Kind};
 use crate::config::parse_duration;
 use crate::identity::oidc::Providers;
 use crate::identity::{
@@ -30,6 +31,7 @@ pub struct Plane {
     pub limiter: RefCell<RateLimiter>,
     /// Identity providers for token exchange; none configured when `None`.
     pub providers: Option<Arc<Providers>>,
+    pub audit: Audit,
 }
 
 /// One API request, its head already checked and its body read.
@@ -38,7 +40,7 @@ pub struct Call<'a> {
     pub path: &'a str,
     pub bearer: Option<&'a str>,
     pub body: &'a [u8],
-    pub peer: IpAddr,
+    pub peer: SocketAddr,
 }
 
 /// A refusal: HTTP status, stable code, message for the caller.
@@ -74,25 +76,67 @@ pub fn is_api(path: &str) -> bool {
     path.starts_with("/v1/token/") || path == api::SESSIONS_PATH
 }
 
-/// Answers one API call.
+/// Answers one API call. Its audit events reach the trail before the answer leaves; when the
+/// trail refuses them (`audit.overflow = "fail"`) the caller gets a 503 instead.
 pub async fn handle(plane: &Plane, call: Call<'_>) -> Response {
+    let mut trail = Vec::new();
     let result = match (call.method, call.path) {
-        ("POST", api::TOKEN_EXCHANGE_PATH) => exchange_call(plane, &call),
-        ("POST", api::TOKEN_DELEGATE_PATH) => delegate_call(plane, &call),
-        ("POST", api::TOKEN_REVOKE_PATH) => revoke_call(plane, &call),
-        ("GET", api::SESSIONS_PATH) => sessions_call(plane, &call),
+        ("POST", api::TOKEN_EXCHANGE_PATH) => exchange_call(plane, &call, &mut trail),
+        ("POST", api::TOKEN_DELEGATE_PATH) => delegate_call(plane, &call, &mut trail),
+        ("POST", api::TOKEN_REVOKE_PATH) => revoke_call(plane, &call, &mut trail),
+        ("GET", api::SESSIONS_PATH) => sessions_call(plane, &call, &mut trail),
         (_, api::TOKEN_DELEGATE_PATH | api::TOKEN_REVOKE_PATH | api::TOKEN_EXCHANGE_PATH) => {
             Err(err(405, "method_not_allowed", "use POST"))
         }
         (_, api::SESSIONS_PATH) => Err(err(405, "method_not_allowed", "use GET")),
         _ => Err(err(404, "not_found", "no such endpoint")),
     };
+    for e in trail {
+        if let Err(refused) = plane.audit.record(e).await {
+            warn!(error = %refused, "an admin API event was not audited");
+            return err(
+                503,
+                "audit_unavailable",
+                "the audit trail cannot take this request",
+            )
+            .response();
+        }
+    }
     result.unwrap_or_else(|e| e.response())
 }
 
+/// An audit event of an API call by `who` (when known).
+fn event(call: &Call<'_>, kind: Kind, decision: &'static str, who: Option<&Claims>) -> Event {
+    let mut e = Event::new(kind);
+    e.client = Some(call.peer);
+    e.decision = Some(decision);
+    e.identity = who.map(|c| Arc::new(crate::proxy::pg::audit::identity_of(c, None)));
+    e
+}
+
+/// `event` with a detail.
+fn noted(
+    call: &Call<'_>,
+    kind: Kind,
+    decision: &'static str,
+    who: Option<&Claims>,
+    detail: String,
+) -> Event {
+    let mut e = event(call, kind, decision, who);
+    e.detail = Some(detail);
+    e
+}
+
 impl Plane {
-    /// The verified claims of the caller's bearer token.
-    fn caller(&self, call: &Call<'_>) -> Result<Claims, ApiError> {
+    /// The verified claims of the caller's bearer token; a refusal is audited.
+    fn caller(&self, call: &Call<'_>, trail: &mut Vec<Event>) -> Result<Claims, ApiError> {
+        self.verify_caller(call).inspect_err(|e| {
+            let detail = format!("{} {}: {}", call.path, e.code, e.message);
+            trail.push(noted(call, Kind::Authentication, "failure", None, detail));
+        })
+    }
+
+    fn verify_caller(&self, call: &Call<'_>) -> Result<Claims, ApiError> {
         let Some(bearer) = call.bearer else {
             return Err(err(
                 401,
@@ -136,7 +180,7 @@ impl Plane {
         &self,
         req: &IssueRequest,
         idp: Option<&str>,
-    ) -> Result<api::TokenResponse, ApiError> {
+    ) -> Result<(api::TokenResponse, Claims), ApiError> {
         let (token, claims) = self
             .issuer
             .issue(req, SystemTime::now())
@@ -145,15 +189,16 @@ impl Plane {
             warn!(error = %e, "cannot record an issued token");
             return Err(err(500, "internal", "cannot record the token"));
         }
-        Ok(api::TokenResponse {
+        let answer = api::TokenResponse {
             token,
-            token_id: claims.jti,
-            subject: claims.sub,
-            roles: claims.roles,
-            resources: claims.resources,
+            token_id: claims.jti.clone(),
+            subject: claims.sub.clone(),
+            roles: claims.roles.clone(),
+            resources: claims.resources.clone(),
             expires_at: claims.exp,
-            chain: claims.chain,
-        })
+            chain: claims.chain.clone(),
+        };
+        Ok((answer, claims))
     }
 }
 
@@ -169,8 +214,19 @@ fn body<'a, T: Deserialize<'a>>(call: &Call<'a>) -> Result<T, ApiError> {
         .map_err(|e| err(400, "invalid_request", format!("request body: {e}")))
 }
 
-fn exchange_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
-    plane.charge(&format!("ip:{}", call.peer))?;
+fn exchange_call(
+    plane: &Plane,
+    call: &Call<'_>,
+    trail: &mut Vec<Event>,
+) -> Result<Response, ApiError> {
+    exchange(plane, call, trail).inspect_err(|e| {
+        let detail = format!("{}: {}", e.code, e.message);
+        trail.push(noted(call, Kind::TokenExchange, "refuse", None, detail));
+    })
+}
+
+fn exchange(plane: &Plane, call: &Call<'_>, trail: &mut Vec<Event>) -> Result<Response, ApiError> {
+    plane.charge(&format!("ip:{}", call.peer.ip()))?;
     let b: api::ExchangeRequest = body(call)?;
     let Some(providers) = &plane.providers else {
         return Err(err(
@@ -207,7 +263,18 @@ fn exchange_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
         ttl: grant.ttl,
         chain: Vec::new(),
     };
-    let minted = plane.mint(&req, Some(&grant.token_hash))?;
+    let (minted, claims) = plane.mint(&req, Some(&grant.token_hash))?;
+    let detail = format!(
+        "provider {}, rule {}, identity token {}",
+        grant.provider, grant.rule, grant.token_hash
+    );
+    trail.push(noted(
+        call,
+        Kind::TokenExchange,
+        "success",
+        Some(&claims),
+        detail,
+    ));
     info!(
         peer = %call.peer,
         provider = grant.provider,
@@ -219,9 +286,31 @@ fn exchange_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
     Ok(Response::json(200, &minted))
 }
 
-fn delegate_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
-    let parent = plane.caller(call)?;
-    plane.charge(&tree_key(&parent))?;
+fn delegate_call(
+    plane: &Plane,
+    call: &Call<'_>,
+    trail: &mut Vec<Event>,
+) -> Result<Response, ApiError> {
+    let parent = plane.caller(call, trail)?;
+    delegate_from(plane, call, &parent, trail).inspect_err(|e| {
+        let detail = format!("{}: {}", e.code, e.message);
+        trail.push(noted(
+            call,
+            Kind::TokenDelegation,
+            "refuse",
+            Some(&parent),
+            detail,
+        ));
+    })
+}
+
+fn delegate_from(
+    plane: &Plane,
+    call: &Call<'_>,
+    parent: &Claims,
+    trail: &mut Vec<Event>,
+) -> Result<Response, ApiError> {
+    plane.charge(&tree_key(parent))?;
     let b: api::DelegateRequest = body(call)?;
     let ttl = match &b.ttl {
         Some(t) => Some(parse_duration(t).map_err(|e| err(400, "invalid_request", e))?),
@@ -241,20 +330,50 @@ fn delegate_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
             max_depth: identity.max_delegation_depth,
             default_ttl: identity.default_ttl,
         };
-        delegate(&parent, &req, &rules, SystemTime::now())
+        delegate(parent, &req, &rules, SystemTime::now())
     };
     let child = child.map_err(|e| {
         info!(parent = parent.jti, name = req.name, reason = %e, "delegation refused");
         err(403, e.code(), e.to_string())
     })?;
-    let minted = plane.mint(&child, None)?;
+    let (minted, claims) = plane.mint(&child, None)?;
+    let detail = format!("delegated by {}", parent.jti);
+    trail.push(noted(
+        call,
+        Kind::TokenDelegation,
+        "success",
+        Some(&claims),
+        detail,
+    ));
     info!(peer = %call.peer, parent = parent.jti, child = minted.token_id, name = minted.subject, "token delegated");
     Ok(Response::json(200, &minted))
 }
 
-fn revoke_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
-    let caller = plane.caller(call)?;
-    plane.charge(&tree_key(&caller))?;
+fn revoke_call(
+    plane: &Plane,
+    call: &Call<'_>,
+    trail: &mut Vec<Event>,
+) -> Result<Response, ApiError> {
+    let caller = plane.caller(call, trail)?;
+    revoke_by(plane, call, &caller, trail).inspect_err(|e| {
+        let detail = format!("{}: {}", e.code, e.message);
+        trail.push(noted(
+            call,
+            Kind::TokenRevocation,
+            "refuse",
+            Some(&caller),
+            detail,
+        ));
+    })
+}
+
+fn revoke_by(
+    plane: &Plane,
+    call: &Call<'_>,
+    caller: &Claims,
+    trail: &mut Vec<Event>,
+) -> Result<Response, ApiError> {
+    plane.charge(&tree_key(caller))?;
     let b: api::RevokeRequest = body(call)?;
     if b.token_id.is_empty() || b.token_id.len() > 128 {
         return Err(err(
@@ -263,7 +382,7 @@ fn revoke_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
             "token_id must be 1 to 128 bytes",
         ));
     }
-    let allowed = plane.is_admin(&caller) || plane.ledger.borrow().may_revoke(&caller, &b.token_id);
+    let allowed = plane.is_admin(caller) || plane.ledger.borrow().may_revoke(caller, &b.token_id);
     if !allowed {
         return Err(err(
             403,
@@ -282,6 +401,14 @@ fn revoke_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
             err(500, "internal", "cannot record the revocation")
         })?;
     info!(peer = %call.peer, token = b.token_id, by, "token revoked");
+    let detail = format!("revoked {} and every token delegated from it", b.token_id);
+    trail.push(noted(
+        call,
+        Kind::TokenRevocation,
+        "success",
+        Some(caller),
+        detail,
+    ));
     Ok(Response::json(
         200,
         &api::RevokeResponse {
@@ -292,8 +419,12 @@ fn revoke_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
     ))
 }
 
-fn sessions_call(plane: &Plane, call: &Call<'_>) -> Result<Response, ApiError> {
-    let caller = plane.caller(call)?;
+fn sessions_call(
+    plane: &Plane,
+    call: &Call<'_>,
+    trail: &mut Vec<Event>,
+) -> Result<Response, ApiError> {
+    let caller = plane.caller(call, trail)?;
     if !plane.is_admin(&caller) {
         return Err(err(
             403,

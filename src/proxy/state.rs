@@ -11,6 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rustls::pki_types::ServerName;
 
+use crate::audit::Audit;
 use crate::codec::pg::CancelRequest;
 use crate::config::{Config, LoadedConfig, UpstreamTls};
 use crate::identity::{Revocations, SigningKey, TokenVerifier};
@@ -252,4 +253,6 @@ pub struct ShardCtx {
     pub revoked: Pulse,
     /// Every shard's live sessions, for the control plane's listing.
     pub sessions: Arc<SessionRegistry>,
+    /// The audit trail (disabled when not configured).
+    pub audit: Audit,
 }

@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use tracing::info;
 
 use crate::admin::{self, AdminError, ControlPlane};
+use crate::audit::{Audit, AuditError};
 use crate::config::LoadedConfig;
 use crate::identity::{Ledger, LedgerError};
 use crate::proxy::sessions::SessionRegistry;
@@ -45,6 +46,8 @@ pub enum RuntimeError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
 }
 
 /// Set to ask every shard to drain and stop.
@@ -71,6 +74,7 @@ pub struct Running {
     pub admin_address: Option<std::net::SocketAddr>,
     threads: Vec<std::thread::JoinHandle<Result<(), RuntimeError>>>,
     control: Option<ControlPlane>,
+    audit: Audit,
 }
 
 /// Binds every listener, prints `listening <protocol> <address>` lines on stdout, and starts the
@@ -95,6 +99,10 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
     }
     let revocations = ledger.revocations();
     let sessions = Arc::new(SessionRegistry::default());
+    let audit = match &config.audit {
+        Some(section) => Audit::start(section)?,
+        None => Audit::disabled(),
+    };
     let control = match &config.admin {
         Some(section) => {
             let issuer = config
@@ -110,6 +118,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
                 ))
             };
             let plane = admin::Plane {
+                audit: audit.clone(),
                 providers,
                 snapshot: snapshot.clone(),
                 issuer,
@@ -158,6 +167,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
             stats,
             revocations: revocations.clone(),
             sessions: sessions.clone(),
+            audit: audit.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("sluice-shard-{id}"))
@@ -170,6 +180,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
         admin_address: control.as_ref().map(|c| c.address),
         threads,
         control,
+        audit,
     })
 }
 
@@ -194,6 +205,8 @@ impl Running {
         if let Some(control) = self.control {
             control.wait();
         }
+        // Everything the sessions and the control plane recorded reaches the disk.
+        self.audit.shutdown();
         match first_error {
             Some(e) => Err(e),
             None => {

@@ -10,6 +10,7 @@ use monoio::{FusionDriver, FusionRuntime, RuntimeBuilder};
 use tracing::{info, warn};
 
 use super::{RuntimeError, Shutdown};
+use crate::audit::Audit;
 use crate::identity::Revocations;
 use crate::metrics::{ShardMetrics, StatsInbox};
 use crate::proxy::sessions::SessionRegistry;
@@ -32,6 +33,7 @@ pub struct Shard {
     pub stats: StatsInbox,
     pub revocations: Arc<Revocations>,
     pub sessions: Arc<SessionRegistry>,
+    pub audit: Audit,
 }
 
 impl Shard {
@@ -98,6 +100,7 @@ impl Shard {
             revocations: self.revocations,
             revoked: Default::default(),
             sessions: self.sessions,
+            audit: self.audit,
         });
         let answer_stats = || {
             self.stats

@@ -153,3 +153,69 @@ impl Drop for JwksServer {
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
     }
 }
+
+/// Issuer of the test provider's tokens.
+pub const ISSUER: &str = "https://ci.test";
+/// Audience the gateway requires of them.
+pub const AUDIENCE: &str = "sluice-gw";
+
+/// An admin listener, a revocation file, and three roles of shrinking strength for delegation
+/// chains on `resource`: `deployer` (reads, writes, DDL), `agent` (reads and writes) and the
+/// `reader` that `sluice init` writes; `admin` is the admin role.
+pub fn chain_roles(setup: &super::GatewaySetup, resource: &str) {
+    setup.set("admin.listen", "127.0.0.1:0");
+    setup.set("gateway.workers", 2);
+    setup.set("gateway.pin_cores", false);
+    setup.set("identity.revocation_file", "revocations.jsonl");
+    setup.set("role.admin.admin", true);
+    setup.set("role.admin.strength", 100);
+    setup.set("role.reader.strength", 10);
+    for (role, strength, write, ddl) in [
+        ("deployer", 50, "allow", "allow"),
+        ("agent", 30, "allow", "block"),
+    ] {
+        setup.set(&format!("role.{role}.resources"), vec![resource]);
+        setup.set(&format!("role.{role}.strength"), strength);
+        let rules = format!("role.{role}.rules.*");
+        for (class, action) in [
+            ("read", "allow"),
+            ("transaction", "allow"),
+            ("session", "allow"),
+            ("write", write),
+            ("ddl", ddl),
+            ("default", "block"),
+        ] {
+            setup.set(&format!("{rules}.{class}"), action);
+        }
+    }
+}
+
+/// The test provider `ci` with its key set at `jwks_url`: the main branch of `acme/api` gets
+/// `deployer` on `resource`, its other branches `reader`.
+pub fn add_provider(setup: &super::GatewaySetup, jwks_url: &str, resource: &str) {
+    setup.edit_config(|text| {
+        format!(
+            r#"{text}
+[[identity.provider]]
+name = "ci"
+issuer = "{ISSUER}"
+audience = "{AUDIENCE}"
+jwks_url = "{jwks_url}"
+jwks_refresh = "1s"
+algorithms = ["EdDSA"]
+
+[[identity.provider.map]]
+when = 'repository == "acme/api" and ref == "refs/heads/main"'
+roles = ["deployer"]
+resources = ["{resource}"]
+ttl = "30m"
+
+[[identity.provider.map]]
+when = 'repository == "acme/api"'
+roles = ["reader"]
+resources = ["{resource}"]
+ttl = "5m"
+"#
+        )
+    });
+}

@@ -199,6 +199,13 @@ pub async fn client_to_upstream<T: TableNames>(
                 out.apply(range, action)?;
             }
             state.meter.absorb(&mut inspector.borrow_mut().tally);
+            if let Some(audit) = &state.audit {
+                let judged = std::mem::take(&mut inspector.borrow_mut().judged);
+                for j in judged {
+                    audit.statement(j);
+                }
+                audit.flush().await?;
+            }
             if let Some(bytes) = out.finish() {
                 let len = bytes.len();
                 let issued_at = Instant::now();

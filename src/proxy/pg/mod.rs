@@ -1,5 +1,6 @@
 //! The PostgreSQL session: client auth, upstream auth, relay, cancel.
 
+pub mod audit;
 pub mod catalog;
 pub mod client;
 pub mod error;

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use super::audit::SessionAudit;
 use super::error::SessionError;
 use super::meter::SessionMeter;
 use super::upstream::MAX_BACKEND_MESSAGE;
@@ -70,6 +71,8 @@ pub struct SessionState {
     pub statements: Arc<AtomicU64>,
     /// Timing and counting for the shard's statistics.
     pub meter: SessionMeter,
+    /// The session's audit events; `None` when the trail is off.
+    pub audit: Option<SessionAudit>,
 }
 
 impl SessionState {
@@ -80,6 +83,7 @@ impl SessionState {
             ending: Cell::new(None),
             statements: Default::default(),
             meter: SessionMeter::new(metrics),
+            audit: None,
         }
     }
 
@@ -205,6 +209,11 @@ pub async fn client_to_upstream(
             ) {
                 statements += 1;
             }
+            if let Some(audit) = &state.audit {
+                if matches!(t, tag::frontend::QUERY | tag::frontend::PARSE) {
+                    audit.relayed(&buf[cut..cut + len], read_at);
+                }
+            }
             match account(t, state, &mut syncs_since_work, read_at) {
                 Step::Go => {}
                 Step::End(reason) => return Ok(Exit::End(reason)),
@@ -218,6 +227,9 @@ pub async fn client_to_upstream(
         }
         if statements > 0 {
             state.meter.shard().statements(UNCLASSIFIED, 0, statements);
+        }
+        if let Some(audit) = &state.audit {
+            audit.flush().await?;
         }
         if cut > 0 {
             let issued_at = Instant::now();

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use monoio::net::TcpStream;
 use tracing::{debug, info, warn};
 
+use super::audit::SessionAudit;
 use super::catalog::CatalogResolver;
 use super::client::{self, Accepted};
 use super::error::SessionError;
@@ -17,6 +18,7 @@ use super::guarded::{self, TableNames};
 use super::inspect::{Action, Inspector, INSUFFICIENT_PRIVILEGE};
 use super::relay::{self, EndReason, Exit, SessionState};
 use super::upstream;
+use crate::audit::{Event, Kind};
 use crate::codec::pg;
 use crate::identity::Claims;
 use crate::mask::ColumnResolver;
@@ -31,6 +33,11 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     ctx.live.set(ctx.live.get() + 1);
     ctx.metrics.add(Counter::ConnectionsOpened, 1);
     let _live = LiveGuard(ctx.clone());
+    let session_id = ctx.sessions.next_id();
+    let mut audit = SessionAudit::new(&ctx.audit, session_id, peer);
+    if let Some(a) = &audit {
+        a.record(a.event(Kind::Connection, "accept")).await;
+    }
     let snapshot = ctx.snapshot.load_full();
     let Some(listener_state) = snapshot.listeners.get(listener) else {
         return;
@@ -66,6 +73,10 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         Ok(Ok(a)) => a,
         Ok(Err(e)) => {
             info!(%peer, user = hello.startup.user().unwrap_or(""), error = %e, "authentication refused");
+            if let Some(a) = &audit {
+                a.record(refused_event(a, &hello.startup, "failure", e.to_string()))
+                    .await;
+            }
             match e {
                 SessionError::Auth(_) => ctx.metrics.add(Counter::AuthFailures, 1),
                 _ => ctx.metrics.error(e.kind()),
@@ -76,14 +87,27 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         }
         Err(_) => {
             ctx.metrics.error(ErrorKind::AuthTimeout);
+            if let Some(a) = &audit {
+                let detail = SessionError::AuthTimeout.to_string();
+                a.record(refused_event(a, &hello.startup, "failure", detail))
+                    .await;
+            }
             let (code, msg) = SessionError::AuthTimeout.client_error();
             client::send_fatal(&mut hello.writer, code, &msg).await;
             return;
         }
     };
     let claims = &authed.claims;
+    if let Some(a) = &mut audit {
+        a.authenticated(claims, &authed.label, &authed.target.name);
+    }
     if ctx.revocations.load().covers(claims) {
         info!(%peer, token = claims.jti, "revoked token refused");
+        if let Some(a) = &audit {
+            let mut e = a.event(Kind::Authentication, "failure");
+            e.detail = Some("token was revoked".into());
+            a.record(e).await;
+        }
         ctx.metrics.add(Counter::AuthFailures, 1);
         let refused = SessionError::Auth("token was revoked".into());
         let (code, msg) = refused.client_error();
@@ -96,10 +120,18 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         Err((code, msg)) => {
             info!(%peer, resource, error = msg, "session refused by policy");
             ctx.metrics.error(ErrorKind::SessionRefused);
+            if let Some(a) = &audit {
+                let mut e = a.event(Kind::Authentication, "refuse");
+                e.detail = Some(msg.clone());
+                a.record(e).await;
+            }
             client::send_fatal(&mut hello.writer, code, &msg).await;
             return;
         }
     };
+    if let Some(a) = &audit {
+        a.record(a.event(Kind::Authentication, "success")).await;
+    }
 
     // An upstream that accepts the connection but never answers must not hold the client forever.
     let connecting = upstream::connect(&authed.target, &authed.params);
@@ -115,6 +147,11 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         Err(e) => {
             warn!(%peer, resource, error = %e, "upstream connection failed");
             ctx.metrics.error(ErrorKind::UpstreamConnect);
+            if let Some(a) = &audit {
+                let mut e2 = a.event(Kind::SessionEnd, "failure");
+                e2.detail = Some(e.to_string());
+                a.record(e2).await;
+            }
             let (code, msg) = e.client_error();
             client::send_fatal(&mut hello.writer, code, &msg).await;
             return;
@@ -144,10 +181,11 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
     let expiry = Instant::now() + expires_in;
-    let state = SessionState::new(ctx.metrics.clone());
+    let mut state = SessionState::new(ctx.metrics.clone());
+    state.audit = audit;
     let shared_claims = Arc::new(claims.clone());
     let _listed = ctx.sessions.register(SessionEntry {
-        id: ctx.sessions.next_id(),
+        id: session_id,
         shard: ctx.id,
         claims: shared_claims.clone(),
         resource: resource.clone(),
@@ -160,7 +198,11 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let mut cbuf = std::mem::take(&mut hello.buf);
     let mut ubuf = std::mem::take(&mut up.buf);
     let inspector = match inspector_for(policy, &up.statuses) {
-        Ok(i) => i,
+        Ok(Some(i)) => {
+            i.borrow_mut().auditing = state.audit.is_some();
+            Some(i)
+        }
+        Ok(None) => None,
         Err((code, msg)) => {
             info!(%peer, resource, error = msg, "session refused by policy");
             ctx.metrics.error(ErrorKind::SessionRefused);
@@ -191,6 +233,13 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
         }
     };
 
+    let ending = match &outcome {
+        Ok(Exit::ClientClosed { .. }) => "client_closed",
+        Ok(Exit::End(EndReason::Expired)) => "expired",
+        Ok(Exit::End(EndReason::Revoked)) => "revoked",
+        Ok(Exit::End(EndReason::Shutdown)) => "shutdown",
+        Err(_) => "error",
+    };
     match outcome {
         Ok(Exit::ClientClosed { mid_statement }) => {
             if mid_statement {
@@ -232,6 +281,14 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
             let _ = hello.writer.shutdown().await;
             info!(%peer, resource, error = %e, "session failed");
         }
+    }
+    if let Some(a) = &state.audit {
+        let mut e = a.event(Kind::SessionEnd, ending);
+        e.detail = Some(format!(
+            "{} statements",
+            state.statements.load(std::sync::atomic::Ordering::Relaxed)
+        ));
+        a.record(e).await;
     }
     info!(
         %peer,
@@ -376,4 +433,21 @@ impl Drop for CancelGuard {
     fn drop(&mut self) {
         self.0.cancels.remove(self.1);
     }
+}
+
+/// The audit event of a connection refused before its token was verified: the resource and
+/// user it asked for, and why.
+fn refused_event(
+    audit: &SessionAudit,
+    startup: &pg::StartupMessage,
+    decision: &'static str,
+    detail: String,
+) -> Event {
+    let mut e = audit.event(Kind::Authentication, decision);
+    e.resource = startup.database().map(Into::into);
+    e.detail = Some(match startup.user() {
+        Some(user) => format!("{detail} (user {user:?})"),
+        None => detail,
+    });
+    e
 }

@@ -2,10 +2,12 @@
 //! statement and portal names consistent with what was judged.
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tracing::info;
 
+use super::super::audit::Judged;
 use super::{
     Action, Described, Expect, Inspector, Portal, Refusal, Statement, BLOCKED_NAME, BLOCKED_SQL,
     PROTOCOL_VIOLATION,
@@ -50,10 +52,12 @@ impl Inspector {
 
     /// Judges SQL text; `Some(refusal)` when it must not run.
     fn judge(&mut self, sql: &[u8]) -> Option<Refusal> {
+        let started = Instant::now();
         let unknown = metrics::class_slot(StatementClass::Unknown);
         let Ok(text) = std::str::from_utf8(sql) else {
             self.blocked += 1;
             self.tally.statements(unknown, PolicyAction::Block, 1);
+            self.audit_refused("<not valid UTF-8>", started);
             return Some("sluice: statement text is not valid UTF-8".into());
         };
         // Every statement of a message shares the message's fate: one blocked statement
@@ -78,6 +82,13 @@ impl Inspector {
                 self.tally.statements(class, action, n);
             }
         }
+        if self.auditing {
+            let rule = match &verdict {
+                Verdict::Allow => self.policy.rule_path().map(str::to_owned),
+                Verdict::Block(b) => Some(b.rule.clone()),
+            };
+            self.audit_judged(text, action.as_str(), rule, started);
+        }
         match verdict {
             Verdict::Allow => None,
             Verdict::Block(b) => {
@@ -85,6 +96,33 @@ impl Inspector {
                 info!(rule = %b.rule, review = b.review, "statement blocked: {}", b.message);
                 Some(b.message.into())
             }
+        }
+    }
+
+    /// Notes a judged statement text for the audit trail (when auditing).
+    fn audit_judged(
+        &mut self,
+        text: &str,
+        decision: &'static str,
+        rule: Option<String>,
+        started: Instant,
+    ) {
+        if self.auditing {
+            let took = started.elapsed();
+            let judged = Judged::new(text, self.standard_strings, decision, rule, took);
+            self.judged.push(judged);
+        }
+    }
+
+    /// Notes a refused message without statement text (`what` stands for it in the trail).
+    fn audit_refused(&mut self, what: &'static str, started: Instant) {
+        if self.auditing {
+            self.judged.push(Judged {
+                fingerprint: what.to_owned(),
+                decision: "block",
+                rule: None,
+                took: started.elapsed(),
+            });
         }
     }
 
@@ -109,6 +147,7 @@ impl Inspector {
         self.blocked += 1;
         let unknown = metrics::class_slot(StatementClass::Unknown);
         self.tally.statements(unknown, PolicyAction::Block, 1);
+        self.audit_refused("<function call>", Instant::now());
         let mut out = BytesMut::with_capacity(32);
         pg::encode_query(&mut out, BLOCKED_SQL);
         self.expect.push_back(Expect::Simple {

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::audit::Judged;
 use crate::codec::pg::{self, Frame};
 use crate::config::Action as PolicyAction;
 use crate::mask::{ColumnResolver, CopyPlan, RowPlan};
@@ -158,6 +159,10 @@ pub struct Inspector {
     plans: Vec<CachedPlan>,
     /// Statements refused so far, for the session log.
     pub blocked: u64,
+    /// Whether each judged message is recorded in [`Inspector::judged`] for the audit trail.
+    pub auditing: bool,
+    /// Messages judged since the relay last collected them for the audit trail.
+    pub judged: Vec<Judged>,
     /// What was counted since the relay last collected it for the shard's statistics.
     pub tally: Tally,
 }
@@ -212,6 +217,8 @@ impl Inspector {
             skipping: false,
             plans: Vec::new(),
             blocked: 0,
+            auditing: false,
+            judged: Vec::new(),
             tally: Tally::default(),
         }
     }
