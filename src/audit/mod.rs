@@ -120,7 +120,7 @@ struct Inner {
 
 /// Why an event did not enter the queue.
 enum Offer {
-    Full(Box<Event>),
+    Full(Event),
     Closed,
 }
 
@@ -229,11 +229,11 @@ impl Audit {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
-        match inner.offer(Box::new(e)) {
+        match inner.offer(e) {
             Ok(()) => Ok(()),
             Err(Offer::Full(e)) if inner.overflow == Overflow::Block => {
                 inner.shared.blocked.fetch_add(1, Ordering::Relaxed);
-                Err(RecordError::WouldBlock(e))
+                Err(RecordError::WouldBlock(Box::new(e)))
             }
             Err(offer) => inner.overflow(offer).map_err(RecordError::from),
         }
@@ -247,7 +247,7 @@ impl Audit {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
-        let mut e = Box::new(e);
+        let mut e = e;
         let mut wait = Duration::from_millis(1);
         let mut counted = false;
         loop {
@@ -326,7 +326,10 @@ impl std::fmt::Debug for Audit {
 }
 
 impl Inner {
-    fn offer(&self, e: Box<Event>) -> Result<(), Offer> {
+    // The event comes back by value only when the queue is full; boxing it would cost the
+    // common path nothing but the waiting path an allocation per retry.
+    #[allow(clippy::result_large_err)]
+    fn offer(&self, e: Event) -> Result<(), Offer> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Offer::Closed);
         }

@@ -341,3 +341,19 @@ fn a_failing_output_does_not_stop_the_others() {
     // Four events missed syslog, and the last tick could not reconnect.
     assert_eq!((c.written, c.write_errors), (5, 5));
 }
+
+/// The queue allocates `queue_capacity` slots of one message each at start (the default
+/// 65,536 slots take about 14 MB, 208 bytes each): an event must not grow unnoticed.
+#[test]
+fn a_queue_slot_stays_small() {
+    let size = std::mem::size_of::<super::writer::Msg>();
+    assert!(size <= 224, "a queue slot takes {size} bytes");
+}
+
+#[test]
+fn the_handle_is_shared_across_threads() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Audit>();
+    fn sent<T: Send + 'static>() {}
+    sent::<Event>();
+}
