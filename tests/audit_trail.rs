@@ -227,7 +227,10 @@ async fn every_statement_of_a_chain_is_audited_with_the_whole_chain() {
         .iter()
         .find(|e| e["kind"] == "token_delegation" && e["subject"] == "sub-agent")
         .unwrap();
-    assert_eq!(chain_names(delegation), [root_subject, "agent", "sub-agent"]);
+    assert_eq!(
+        chain_names(delegation),
+        [root_subject, "agent", "sub-agent"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -227,6 +227,20 @@ revocation_file = "revocations.jsonl"  # revocations survive restarts
 # resources = [{resource}]
 # ttl = "15m"
 
+# The audit trail: one JSON line per connection, authentication, statement decision (by
+# fingerprint: literals are never written), session end, token exchange, delegation and
+# revocation, each with the whole identity chain. Written off the shard cores, flushed and
+# synced every flush_interval (a crash loses at most that much). When the queue is full,
+# overflow = "block" makes the session wait, "drop" drops and counts, "fail" ends the session.
+[audit]
+file = "audit.jsonl"
+max_file_bytes = 67108864      # rotate at 64 MiB into audit.jsonl.1, .2, ...
+keep_files = 8
+flush_interval = "1s"
+overflow = "block"
+# stdout = true
+# syslog = true                 # to /dev/log, facility authpriv
+
 [[resource]]
 name = {resource}
 kind = "postgres"
