@@ -87,6 +87,17 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
     );
     if let Some(admin) = running.admin_address {
         println!("Per-core statistics: sluice stats --gateway http://{admin}");
+        println!(
+            "Hand a child agent a narrower token (TOKEN = the admin token above):\n  \
+             sluice token delegate --gateway http://{admin} --token $TOKEN --name child-agent \
+             --role reader --resource {DEMO_RESOURCE} --ttl 10m"
+        );
+    }
+    if let Some(file) = loaded.config.audit.as_ref().and_then(|a| a.file.as_ref()) {
+        println!(
+            "Audit trail (one JSON line per decision): tail -f {}",
+            file.display()
+        );
     }
     println!("(Ctrl-C stops the demo and removes everything)");
     use std::io::Write;
