@@ -399,3 +399,45 @@ async fn the_token_commands_drive_the_api_over_https() {
     assert_eq!(out.stdout.trim(), format!("revoked {jti}"));
     assert!(closes_within(&session, Duration::from_secs(5)).await);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_api_errors_are_json_with_stable_codes() {
+    let stack = Stack::start_with(configure);
+    let addr = stack.gateway.admin_addr();
+    let big = format!("{{\"name\":\"{}\"}}", "x".repeat(100_000));
+    let r = http_json(addr, "POST", "/v1/token/delegate", Some(&stack.token), &big);
+    assert_eq!((r.status, error_code(&r)), (413, "body_too_large".into()));
+    let r = http_json(addr, "GET", "/v1/token/delegate", Some(&stack.token), "");
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (405, "method_not_allowed".into())
+    );
+    let r = http_json(addr, "POST", "/v1/token/nothing", Some(&stack.token), "{}");
+    assert_eq!((r.status, error_code(&r)), (404, "not_found".into()));
+    let r = http_json(
+        addr,
+        "POST",
+        "/v1/token/exchange",
+        None,
+        "{\"id_token\":\"x\"}",
+    );
+    assert_eq!(
+        (r.status, error_code(&r)),
+        (404, "exchange_disabled".into())
+    );
+    let r = http_json(
+        addr,
+        "POST",
+        "/v1/token/revoke",
+        Some(&stack.token),
+        "{\"token_id\":\"x\",\"extra\":1}",
+    );
+    assert_eq!((r.status, error_code(&r)), (400, "invalid_request".into()));
+    // A basic-auth header is not a bearer token.
+    let raw =
+        format!("GET /v1/sessions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic YTpi\r\n\r\n");
+    let r = common::admin::http_raw(addr, raw.as_bytes()).unwrap();
+    assert_eq!((r.status, error_code(&r)), (401, "unauthenticated".into()));
+    // After all that, the API still answers.
+    assert_eq!(sessions(&stack).len(), 0);
+}

@@ -133,13 +133,21 @@ impl Response {
         }
     }
 
-    /// A plain-text error: the status line's reason and `detail`.
+    /// An error before any endpoint answered: a JSON error body whose code is named after the
+    /// status, with `detail` as its message.
     pub fn error(status: u16, detail: &str) -> Response {
-        Response::new(
-            status,
-            "text/plain; charset=utf-8",
-            format!("{} {}: {detail}\n", status, reason(status)),
-        )
+        let code = match status {
+            400 => "invalid_request",
+            401 => "unauthenticated",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "timeout",
+            413 => "body_too_large",
+            431 => "head_too_large",
+            503 => "busy",
+            _ => "internal",
+        };
+        Response::json_error(status, code, detail)
     }
 
     /// A JSON error: `{"error": {"code": ..., "message": ...}}` with a stable `code`.
