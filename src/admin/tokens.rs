@@ -50,6 +50,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// Whether the refusal was audited where it happened (a failed authentication).
+    audited: bool,
 }
 
 fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -58,6 +60,7 @@ fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError 
         code,
         message: message.into(),
         retry_after: None,
+        audited: false,
     }
 }
 
@@ -79,19 +82,35 @@ pub fn is_api(path: &str) -> bool {
 /// Answers one API call. Its audit events reach the trail before the answer leaves; when the
 /// trail refuses them (`audit.overflow = "fail"`) the caller gets a 503 instead.
 pub async fn handle(plane: &Plane, call: Call<'_>) -> Response {
-    let mut trail = Vec::new();
-    let result = match (call.method, call.path) {
-        ("POST", api::TOKEN_EXCHANGE_PATH) => exchange_call(plane, &call, &mut trail),
-        ("POST", api::TOKEN_DELEGATE_PATH) => delegate_call(plane, &call, &mut trail),
-        ("POST", api::TOKEN_REVOKE_PATH) => revoke_call(plane, &call, &mut trail),
-        ("GET", api::SESSIONS_PATH) => sessions_call(plane, &call, &mut trail),
+    let mut ctx = Ctx::default();
+    let (kind, result) = match (call.method, call.path) {
+        ("POST", api::TOKEN_EXCHANGE_PATH) => (
+            Some(Kind::TokenExchange),
+            exchange_call(plane, &call, &mut ctx),
+        ),
+        ("POST", api::TOKEN_DELEGATE_PATH) => (
+            Some(Kind::TokenDelegation),
+            delegate_call(plane, &call, &mut ctx),
+        ),
+        ("POST", api::TOKEN_REVOKE_PATH) => (
+            Some(Kind::TokenRevocation),
+            revoke_call(plane, &call, &mut ctx),
+        ),
+        ("GET", api::SESSIONS_PATH) => (None, sessions_call(plane, &call, &mut ctx)),
         (_, api::TOKEN_DELEGATE_PATH | api::TOKEN_REVOKE_PATH | api::TOKEN_EXCHANGE_PATH) => {
-            Err(err(405, "method_not_allowed", "use POST"))
+            (None, Err(err(405, "method_not_allowed", "use POST")))
         }
-        (_, api::SESSIONS_PATH) => Err(err(405, "method_not_allowed", "use GET")),
-        _ => Err(err(404, "not_found", "no such endpoint")),
+        (_, api::SESSIONS_PATH) => (None, Err(err(405, "method_not_allowed", "use GET"))),
+        _ => (None, Err(err(404, "not_found", "no such endpoint"))),
     };
-    for e in trail {
+    if let (Some(kind), Err(e)) = (kind, &result) {
+        if !e.audited {
+            let detail = format!("{}: {}", e.code, e.message);
+            let refused = noted(&call, kind, "refuse", ctx.who.as_ref(), detail);
+            ctx.trail.push(refused);
+        }
+    }
+    for e in ctx.trail {
         if let Err(refused) = plane.audit.record(e).await {
             warn!(error = %refused, "an admin API event was not audited");
             return err(
@@ -103,6 +122,13 @@ pub async fn handle(plane: &Plane, call: Call<'_>) -> Response {
         }
     }
     result.unwrap_or_else(|e| e.response())
+}
+
+/// What one call leaves behind: its audit events, and who called once that is known.
+#[derive(Default)]
+struct Ctx {
+    trail: Vec<Event>,
+    who: Option<Claims>,
 }
 
 /// An audit event of an API call by `who` (when known).
@@ -128,12 +154,22 @@ fn noted(
 }
 
 impl Plane {
-    /// The verified claims of the caller's bearer token; a refusal is audited.
-    fn caller(&self, call: &Call<'_>, trail: &mut Vec<Event>) -> Result<Claims, ApiError> {
-        self.verify_caller(call).inspect_err(|e| {
-            let detail = format!("{} {}: {}", call.path, e.code, e.message);
-            trail.push(noted(call, Kind::Authentication, "failure", None, detail));
-        })
+    /// The verified claims of the caller's bearer token, also kept in `ctx`; a refusal is
+    /// audited as a failed authentication.
+    fn caller(&self, call: &Call<'_>, ctx: &mut Ctx) -> Result<Claims, ApiError> {
+        match self.verify_caller(call) {
+            Ok(claims) => {
+                ctx.who = Some(claims.clone());
+                Ok(claims)
+            }
+            Err(mut e) => {
+                let detail = format!("{} {}: {}", call.path, e.code, e.message);
+                let failed = noted(call, Kind::Authentication, "failure", None, detail);
+                ctx.trail.push(failed);
+                e.audited = true;
+                Err(e)
+            }
+        }
     }
 
     fn verify_caller(&self, call: &Call<'_>) -> Result<Claims, ApiError> {
@@ -214,18 +250,7 @@ fn body<'a, T: Deserialize<'a>>(call: &Call<'a>) -> Result<T, ApiError> {
         .map_err(|e| err(400, "invalid_request", format!("request body: {e}")))
 }
 
-fn exchange_call(
-    plane: &Plane,
-    call: &Call<'_>,
-    trail: &mut Vec<Event>,
-) -> Result<Response, ApiError> {
-    exchange(plane, call, trail).inspect_err(|e| {
-        let detail = format!("{}: {}", e.code, e.message);
-        trail.push(noted(call, Kind::TokenExchange, "refuse", None, detail));
-    })
-}
-
-fn exchange(plane: &Plane, call: &Call<'_>, trail: &mut Vec<Event>) -> Result<Response, ApiError> {
+fn exchange_call(plane: &Plane, call: &Call<'_>, ctx: &mut Ctx) -> Result<Response, ApiError> {
     plane.charge(&format!("ip:{}", call.peer.ip()))?;
     let b: api::ExchangeRequest = body(call)?;
     let Some(providers) = &plane.providers else {
@@ -268,7 +293,7 @@ fn exchange(plane: &Plane, call: &Call<'_>, trail: &mut Vec<Event>) -> Result<Re
         "provider {}, rule {}, identity token {}",
         grant.provider, grant.rule, grant.token_hash
     );
-    trail.push(noted(
+    ctx.trail.push(noted(
         call,
         Kind::TokenExchange,
         "success",
@@ -286,30 +311,8 @@ fn exchange(plane: &Plane, call: &Call<'_>, trail: &mut Vec<Event>) -> Result<Re
     Ok(Response::json(200, &minted))
 }
 
-fn delegate_call(
-    plane: &Plane,
-    call: &Call<'_>,
-    trail: &mut Vec<Event>,
-) -> Result<Response, ApiError> {
-    let parent = plane.caller(call, trail)?;
-    delegate_from(plane, call, &parent, trail).inspect_err(|e| {
-        let detail = format!("{}: {}", e.code, e.message);
-        trail.push(noted(
-            call,
-            Kind::TokenDelegation,
-            "refuse",
-            Some(&parent),
-            detail,
-        ));
-    })
-}
-
-fn delegate_from(
-    plane: &Plane,
-    call: &Call<'_>,
-    parent: &Claims,
-    trail: &mut Vec<Event>,
-) -> Result<Response, ApiError> {
+fn delegate_call(plane: &Plane, call: &Call<'_>, ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let parent = &plane.caller(call, ctx)?;
     plane.charge(&tree_key(parent))?;
     let b: api::DelegateRequest = body(call)?;
     let ttl = match &b.ttl {
@@ -338,7 +341,7 @@ fn delegate_from(
     })?;
     let (minted, claims) = plane.mint(&child, None)?;
     let detail = format!("delegated by {}", parent.jti);
-    trail.push(noted(
+    ctx.trail.push(noted(
         call,
         Kind::TokenDelegation,
         "success",
@@ -349,30 +352,8 @@ fn delegate_from(
     Ok(Response::json(200, &minted))
 }
 
-fn revoke_call(
-    plane: &Plane,
-    call: &Call<'_>,
-    trail: &mut Vec<Event>,
-) -> Result<Response, ApiError> {
-    let caller = plane.caller(call, trail)?;
-    revoke_by(plane, call, &caller, trail).inspect_err(|e| {
-        let detail = format!("{}: {}", e.code, e.message);
-        trail.push(noted(
-            call,
-            Kind::TokenRevocation,
-            "refuse",
-            Some(&caller),
-            detail,
-        ));
-    })
-}
-
-fn revoke_by(
-    plane: &Plane,
-    call: &Call<'_>,
-    caller: &Claims,
-    trail: &mut Vec<Event>,
-) -> Result<Response, ApiError> {
+fn revoke_call(plane: &Plane, call: &Call<'_>, ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let caller = &plane.caller(call, ctx)?;
     plane.charge(&tree_key(caller))?;
     let b: api::RevokeRequest = body(call)?;
     if b.token_id.is_empty() || b.token_id.len() > 128 {
@@ -402,7 +383,7 @@ fn revoke_by(
         })?;
     info!(peer = %call.peer, token = b.token_id, by, "token revoked");
     let detail = format!("revoked {} and every token delegated from it", b.token_id);
-    trail.push(noted(
+    ctx.trail.push(noted(
         call,
         Kind::TokenRevocation,
         "success",
@@ -419,12 +400,8 @@ fn revoke_by(
     ))
 }
 
-fn sessions_call(
-    plane: &Plane,
-    call: &Call<'_>,
-    trail: &mut Vec<Event>,
-) -> Result<Response, ApiError> {
-    let caller = plane.caller(call, trail)?;
+fn sessions_call(plane: &Plane, call: &Call<'_>, ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let caller = plane.caller(call, ctx)?;
     if !plane.is_admin(&caller) {
         return Err(err(
             403,

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::poll_fn;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 /// A latch one task waits on and any task on the shard can set.
 #[derive(Default)]
@@ -42,21 +42,63 @@ impl Notify {
     }
 }
 
+/// The wakers of the tasks waiting on one signal, each under its own id; a waiter that goes
+/// away removes itself.
+#[derive(Default)]
+struct Waiters {
+    next: Cell<u64>,
+    map: RefCell<HashMap<u64, Waker>>,
+}
+
+impl Waiters {
+    /// A fresh id for a new waiter.
+    fn id(&self) -> u64 {
+        let id = self.next.get();
+        self.next.set(id + 1);
+        id
+    }
+
+    /// Keeps `cx`'s waker for `id`. A session's futures are polled together on every wake-up:
+    /// the map is only touched when the waker actually changed.
+    fn register(&self, id: u64, cx: &Context<'_>) {
+        let mut map = self.map.borrow_mut();
+        match map.get_mut(&id) {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            Some(w) => w.clone_from(cx.waker()),
+            None => {
+                map.insert(id, cx.waker().clone());
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        for (_, w) in self.map.borrow_mut().drain() {
+            w.wake();
+        }
+    }
+}
+
+/// Removes a waiter's waker when its future is dropped.
+struct Deregister<'a>(&'a Waiters, u64);
+
+impl Drop for Deregister<'_> {
+    fn drop(&mut self) {
+        self.0.map.borrow_mut().remove(&self.1);
+    }
+}
+
 /// A latch any number of tasks wait on (shutdown, drain deadline).
 #[derive(Default)]
 pub struct Broadcast {
     set: Cell<bool>,
-    next: Cell<u64>,
-    waiters: RefCell<HashMap<u64, Waker>>,
+    waiters: Waiters,
 }
 
 impl Broadcast {
     /// Sets the latch and wakes every waiter.
     pub fn fire(&self) {
         self.set.set(true);
-        for (_, w) in self.waiters.borrow_mut().drain() {
-            w.wake();
-        }
+        self.waiters.wake_all();
     }
 
     /// Whether the latch is set.
@@ -66,34 +108,16 @@ impl Broadcast {
 
     /// Resolves once the latch is set; a dropped waiter leaves nothing behind.
     pub async fn wait(&self) {
-        let id = self.next.get();
-        self.next.set(id + 1);
-        let _guard = Deregister(self, id);
+        let id = self.waiters.id();
+        let _guard = Deregister(&self.waiters, id);
         poll_fn(|cx| {
             if self.set.get() {
                 return Poll::Ready(());
             }
-            // A session's futures are polled together on every wake-up: only touch the map
-            // when the waker actually changed.
-            let mut waiters = self.waiters.borrow_mut();
-            match waiters.get_mut(&id) {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                Some(w) => w.clone_from(cx.waker()),
-                None => {
-                    waiters.insert(id, cx.waker().clone());
-                }
-            }
+            self.waiters.register(id, cx);
             Poll::Pending
         })
         .await
-    }
-}
-
-struct Deregister<'a>(&'a Broadcast, u64);
-
-impl Drop for Deregister<'_> {
-    fn drop(&mut self) {
-        self.0.waiters.borrow_mut().remove(&self.1);
     }
 }
 
@@ -102,47 +126,70 @@ impl Drop for Deregister<'_> {
 #[derive(Default)]
 pub struct Pulse {
     generation: Cell<u64>,
-    next: Cell<u64>,
-    waiters: RefCell<HashMap<u64, Waker>>,
+    waiters: Waiters,
 }
 
 impl Pulse {
     /// Wakes every waiter.
     pub fn fire(&self) {
         self.generation.set(self.generation.get() + 1);
-        for (_, w) in self.waiters.borrow_mut().drain() {
-            w.wake();
-        }
+        self.waiters.wake_all();
     }
 
     /// Resolves at the next firing; a dropped waiter leaves nothing behind.
     pub async fn next(&self) {
         let start = self.generation.get();
-        let id = self.next.get();
-        self.next.set(id + 1);
-        let _guard = DeregisterPulse(self, id);
+        let id = self.waiters.id();
+        let _guard = Deregister(&self.waiters, id);
         poll_fn(|cx| {
             if self.generation.get() != start {
                 return Poll::Ready(());
             }
-            let mut waiters = self.waiters.borrow_mut();
-            match waiters.get_mut(&id) {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                Some(w) => w.clone_from(cx.waker()),
-                None => {
-                    waiters.insert(id, cx.waker().clone());
-                }
-            }
+            self.waiters.register(id, cx);
             Poll::Pending
         })
         .await
     }
 }
 
-struct DeregisterPulse<'a>(&'a Pulse, u64);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
 
-impl Drop for DeregisterPulse<'_> {
-    fn drop(&mut self) {
-        self.0.waiters.borrow_mut().remove(&self.1);
+    fn poll(f: std::pin::Pin<&mut impl std::future::Future<Output = ()>>) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        f.poll(&mut cx).is_ready()
+    }
+
+    #[test]
+    fn a_pulse_wakes_each_waiter_once_per_firing_and_forgets_dropped_ones() {
+        let pulse = Pulse::default();
+        {
+            let mut first = pin!(pulse.next());
+            assert!(!poll(first.as_mut()));
+            let mut second = pin!(pulse.next());
+            assert!(!poll(second.as_mut()));
+            assert_eq!(pulse.waiters.map.borrow().len(), 2);
+            pulse.fire();
+            assert!(poll(first.as_mut()) && poll(second.as_mut()));
+        }
+        assert!(pulse.waiters.map.borrow().is_empty());
+        // A waiter that starts after a firing waits for the next one.
+        let mut third = pin!(pulse.next());
+        assert!(!poll(third.as_mut()));
+        pulse.fire();
+        assert!(poll(third.as_mut()));
+    }
+
+    #[test]
+    fn a_broadcast_stays_set() {
+        let b = Broadcast::default();
+        let mut w = pin!(b.wait());
+        assert!(!poll(w.as_mut()));
+        b.fire();
+        assert!(poll(w.as_mut()));
+        assert!(poll(pin!(b.wait()).as_mut()));
+        assert!(b.waiters.map.borrow().is_empty());
     }
 }
