@@ -12,6 +12,7 @@ mod load;
 mod model;
 mod policy;
 mod providers;
+mod recording;
 mod validate;
 mod validate_identity;
 mod validate_policy;
@@ -28,6 +29,7 @@ pub use policy::{
     CLASSES, DEFAULT_PROTECTED_SETTINGS,
 };
 pub use providers::{MappingSection, ProviderSection};
+pub use recording::{RecordingOverflow, RecordingSection};
 pub use validate::Problem;
 pub use validate_policy::validate_policy;
 

@@ -10,6 +10,7 @@ use super::audit::AuditSection;
 use super::duration::{format_duration, parse_duration};
 use super::policy::{PolicySection, RuleSection};
 use super::providers::ProviderSection;
+use super::recording::RecordingSection;
 use crate::identity::{IdentityError, SigningKey, TokenIssuer, TokenSettings};
 
 /// The whole file.
@@ -34,6 +35,9 @@ pub struct Config {
     /// The audit trail; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditSection>,
+    /// Session recordings; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingSection>,
 }
 
 /// The control plane's HTTP listener (metrics and statistics for now).

@@ -25,10 +25,23 @@ pub struct SessionEntry {
 }
 
 /// Every live session.
-#[derive(Default)]
 pub struct SessionRegistry {
     next: AtomicU64,
     entries: Mutex<HashMap<u64, Arc<SessionEntry>>>,
+}
+
+impl Default for SessionRegistry {
+    /// Session ids start at the process's start time in seconds, shifted left by 24 bits, so
+    /// that ids stay unique across restarts (recordings and audit events outlive a process).
+    fn default() -> Self {
+        let secs = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        SessionRegistry {
+            next: AtomicU64::new(secs << 24),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl SessionRegistry {
