@@ -70,6 +70,48 @@ enum Command {
     Stats(StatsArgs),
     /// List a running gateway's live sessions (needs an admin token).
     Sessions(SessionsArgs),
+    /// List, approve or deny statements held for approval (needs an approver token).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Pending requests (oldest first), then recent decisions.
+    List(ApprovalsListArgs),
+    /// Let a held statement run.
+    Approve(DecideArgs),
+    /// Refuse a held statement; its client gets SQLSTATE 42501 naming you.
+    Deny(DecideArgs),
+}
+
+#[derive(Args)]
+struct ApprovalsListArgs {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// An approver (or admin) session token, or `-` to read it from standard input.
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Print the gateway's JSON instead of the list.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DecideArgs {
+    /// The approval id (from the client's notice or `sluice approvals list`).
+    id: String,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// An approver session token, or `-` to read it from standard input.
+    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// A comment recorded with the decision (shown to the client on a denial).
+    #[arg(long)]
+    comment: Option<String>,
+    /// With approve: also approve the same statement by the same identity for this long (e.g. 10m).
+    #[arg(long, value_parser = ttl_arg)]
+    window: Option<String>,
 }
 
 #[derive(Args)]
@@ -290,6 +332,7 @@ fn run(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Approvals(command) => approvals(command),
         Command::Sessions(args) => {
             let token = secret_arg(&args.token, "--token")?;
             let gateway = args.gateway.gateway();
@@ -310,6 +353,50 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn approvals(command: ApprovalsCommand) -> Result<ExitCode> {
+    match command {
+        ApprovalsCommand::List(args) => {
+            let token = secret_arg(&args.token, "--token")?;
+            let gateway = args.gateway.gateway();
+            let context = || format!("listing approvals at {}", args.gateway.gateway);
+            let answer: serde_json::Value =
+                client::get_json(&gateway, api::APPROVALS_PATH, Some(&token))
+                    .with_context(context)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let answer: api::ApprovalsResponse = serde_json::from_value(answer)?;
+            print!("{}", sluice::admin::session_table::approvals(&answer));
+        }
+        ApprovalsCommand::Approve(args) => decide(args, true)?,
+        ApprovalsCommand::Deny(args) => decide(args, false)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decide(args: DecideArgs, approve: bool) -> Result<()> {
+    if args.window.is_some() && !approve {
+        bail!("--window only goes with approve");
+    }
+    let token = secret_arg(&args.token, "--token")?;
+    let body = api::DecisionRequest {
+        comment: args.comment.clone(),
+        window: args.window.clone(),
+    };
+    let path = api::decision_path(&args.id, approve);
+    let decided: sluice::approvals::Request =
+        client::post_json(&args.gateway.gateway(), &path, Some(&token), &body).with_context(
+            || format!("deciding approval {} at {}", args.id, args.gateway.gateway),
+        )?;
+    let verb = if approve { "approved" } else { "denied" };
+    println!(
+        "{verb} {} ({} on {}: {})",
+        decided.id, decided.subject, decided.resource, decided.fingerprint
+    );
+    Ok(())
 }
 
 fn token(command: TokenCommand) -> Result<ExitCode> {

@@ -112,6 +112,36 @@ pub struct SessionEntry {
     pub statements: u64,
 }
 
+/// `GET`, bearer = an approver or admin token: pending and recent approval requests.
+pub const APPROVALS_PATH: &str = "/v1/approvals";
+
+/// Answer of [`APPROVALS_PATH`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalsResponse {
+    /// Waiting, oldest first.
+    pub pending: Vec<crate::approvals::Request>,
+    /// Decided, timed out or withdrawn, newest first.
+    pub recent: Vec<crate::approvals::Request>,
+}
+
+/// Body of `POST /v1/approvals/{id}/approve` and `.../deny` (may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Recorded with the decision and shown to the client on a denial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Approve also the same statement fingerprint by the same identity for this long (`10m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+}
+
+/// The path deciding approval `id`: `approve` or `deny`.
+pub fn decision_path(id: &str, approve: bool) -> String {
+    let verb = if approve { "approve" } else { "deny" };
+    format!("{APPROVALS_PATH}/{id}/{verb}")
+}
+
 /// Body of every error answer, whatever the status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

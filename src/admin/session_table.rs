@@ -75,6 +75,53 @@ pub fn render(sessions: &[SessionEntry], now: SystemTime) -> String {
     out
 }
 
+/// The list `sluice approvals list` prints: each pending request with who asks, where, for
+/// how long, and the full statement; then recent outcomes. Every value is escaped.
+pub fn approvals(answer: &super::api::ApprovalsResponse) -> String {
+    use crate::approvals::{status_name, Status};
+    let mut out = String::new();
+    if answer.pending.is_empty() {
+        out.push_str("(no statement awaits approval)\n");
+    }
+    for r in &answer.pending {
+        let identity: Vec<&str> = r
+            .chain
+            .iter()
+            .map(|l| l.name.as_str())
+            .chain([r.subject.as_str()])
+            .collect();
+        out.push_str(&format!(
+            "{}  waiting {}  {} on {} (session {}, rule {})\n    {}\n",
+            escape_controls(&r.id),
+            format_span(r.waiting_seconds as u64),
+            escape_controls(&identity.join(" > ")),
+            escape_controls(&r.resource),
+            r.session,
+            escape_controls(&r.rule),
+            escape_controls(&r.statement),
+        ));
+    }
+    if !answer.recent.is_empty() {
+        out.push_str("recent:\n");
+    }
+    for r in &answer.recent {
+        let by = match &r.status {
+            Status::Approved { by, .. } | Status::Denied { by, .. } => format!(" by {by}"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "{}  {}{}  {} on {}: {}\n",
+            escape_controls(&r.id),
+            status_name(&r.status),
+            escape_controls(&by),
+            escape_controls(&r.subject),
+            escape_controls(&r.resource),
+            escape_controls(&r.fingerprint),
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

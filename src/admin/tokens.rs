@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use super::api;
 use super::http::Response;
 use super::limit::RateLimiter;
+use crate::approvals::{Approvals, Decision};
 use crate::audit::{Audit, Event, Kind};
 use crate::config::parse_duration;
 use crate::identity::oidc::Providers;
@@ -32,6 +33,8 @@ pub struct Plane {
     /// Identity providers for token exchange; none configured when `None`.
     pub providers: Option<Arc<Providers>>,
     pub audit: Audit,
+    /// Held statements waiting for a decision.
+    pub approvals: Arc<Approvals>,
 }
 
 /// One API request, its head already checked and its body read.
@@ -76,7 +79,10 @@ impl ApiError {
 
 /// Whether `path` belongs to the token API.
 pub fn is_api(path: &str) -> bool {
-    path.starts_with("/v1/token/") || path == api::SESSIONS_PATH
+    path.starts_with("/v1/token/")
+        || path == api::SESSIONS_PATH
+        || path == api::APPROVALS_PATH
+        || path.starts_with("/v1/approvals/")
 }
 
 /// Answers one API call. Its audit events reach the trail before the answer leaves; when the
@@ -97,6 +103,16 @@ pub async fn handle(plane: &Plane, call: Call<'_>) -> Response {
             revoke_call(plane, &call, &mut ctx),
         ),
         ("GET", api::SESSIONS_PATH) => (None, sessions_call(plane, &call, &mut ctx)),
+        ("GET", api::APPROVALS_PATH) => (None, approvals_call(plane, &call, &mut ctx)),
+        (_, api::APPROVALS_PATH) => (None, Err(err(405, "method_not_allowed", "use GET"))),
+        (method, path) if path.starts_with("/v1/approvals/") => match decision_of(path) {
+            Some(_) if method != "POST" => (None, Err(err(405, "method_not_allowed", "use POST"))),
+            Some((id, approve)) => (
+                Some(Kind::Approval),
+                decide_call(plane, &call, &mut ctx, id, approve),
+            ),
+            None => (None, Err(err(404, "not_found", "no such endpoint"))),
+        },
         (_, api::TOKEN_DELEGATE_PATH | api::TOKEN_REVOKE_PATH | api::TOKEN_EXCHANGE_PATH) => {
             (None, Err(err(405, "method_not_allowed", "use POST")))
         }
@@ -430,4 +446,119 @@ fn sessions_call(plane: &Plane, call: &Call<'_>, ctx: &mut Ctx) -> Result<Respon
         })
         .collect();
     Ok(Response::json(200, &api::SessionsResponse { sessions }))
+}
+
+/// `/v1/approvals/{id}/approve` or `/deny`: the id and whether it approves.
+fn decision_of(path: &str) -> Option<(&str, bool)> {
+    let rest = path.strip_prefix("/v1/approvals/")?;
+    let (id, verb) = rest.split_once('/')?;
+    let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    match verb {
+        "approve" if ok => Some((id, true)),
+        "deny" if ok => Some((id, false)),
+        _ => None,
+    }
+}
+
+impl Plane {
+    /// Whether the caller's roles may approve statements on `resource`.
+    fn approves(&self, claims: &Claims, resource: &str) -> bool {
+        let snapshot = self.snapshot.load();
+        claims.roles.iter().any(|r| {
+            snapshot
+                .config
+                .roles
+                .get(r)
+                .is_some_and(|s| s.approves(resource))
+        })
+    }
+
+    fn is_approver(&self, claims: &Claims) -> bool {
+        let snapshot = self.snapshot.load();
+        claims
+            .roles
+            .iter()
+            .any(|r| snapshot.config.roles.get(r).is_some_and(|s| s.approver))
+    }
+}
+
+fn approvals_call(plane: &Plane, call: &Call<'_>, ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let caller = plane.caller(call, ctx)?;
+    if !plane.is_admin(&caller) && !plane.is_approver(&caller) {
+        return Err(err(
+            403,
+            "not_approver",
+            "listing approvals needs an approver or admin token",
+        ));
+    }
+    let (pending, recent) = plane.approvals.list();
+    Ok(Response::json(
+        200,
+        &api::ApprovalsResponse { pending, recent },
+    ))
+}
+
+fn decide_call(
+    plane: &Plane,
+    call: &Call<'_>,
+    ctx: &mut Ctx,
+    id: &str,
+    approve: bool,
+) -> Result<Response, ApiError> {
+    let caller = plane.caller(call, ctx)?;
+    let b: api::DecisionRequest = if call.body.is_empty() {
+        api::DecisionRequest::default()
+    } else {
+        body(call)?
+    };
+    let window = match (&b.window, approve) {
+        (Some(_), false) => {
+            return Err(err(
+                400,
+                "invalid_request",
+                "a window only goes with an approval",
+            ))
+        }
+        (Some(w), true) => Some(parse_duration(w).map_err(|e| err(400, "invalid_request", e))?),
+        (None, _) => None,
+    };
+    let max_window = plane.snapshot.load().config.approvals.max_window;
+    let decided = plane
+        .approvals
+        .decide(
+            id,
+            &caller,
+            Decision {
+                approve,
+                comment: b.comment.clone(),
+                window,
+            },
+            max_window,
+            |resource| plane.approves(&caller, resource),
+        )
+        .map_err(|e| {
+            let status = match e {
+                crate::approvals::DecideError::NotFound(_) => 404,
+                crate::approvals::DecideError::AlreadyDecided(..) => 409,
+                crate::approvals::DecideError::WindowTooLong(_) => 400,
+                _ => 403,
+            };
+            err(status, e.code(), e.to_string())
+        })?;
+    let verb = if approve { "approved" } else { "denied" };
+    info!(peer = %call.peer, id, by = caller.sub, verb, "approval decided");
+    let mut e = noted(
+        call,
+        Kind::Approval,
+        verb,
+        Some(&caller),
+        format!(
+            "approval {id} of session {} ({})",
+            decided.session, decided.subject
+        ),
+    );
+    e.resource = Some(decided.resource.as_str().into());
+    e.fingerprint = Some(decided.fingerprint.clone());
+    ctx.trail.push(e);
+    Ok(Response::json(200, &decided))
 }

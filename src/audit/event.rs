@@ -24,6 +24,8 @@ pub enum Kind {
     TokenDelegation,
     /// A token (and everything derived from it) was revoked.
     TokenRevocation,
+    /// A held statement's approval request: requested, approved, denied, timed out, withdrawn.
+    Approval,
 }
 
 impl Kind {
@@ -37,6 +39,7 @@ impl Kind {
             Kind::TokenExchange => "token_exchange",
             Kind::TokenDelegation => "token_delegation",
             Kind::TokenRevocation => "token_revocation",
+            Kind::Approval => "approval",
         }
     }
 }

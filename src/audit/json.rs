@@ -212,6 +212,7 @@ mod tests {
             (Kind::TokenExchange, "token_exchange"),
             (Kind::TokenDelegation, "token_delegation"),
             (Kind::TokenRevocation, "token_revocation"),
+            (Kind::Approval, "approval"),
         ];
         for (kind, name) in kinds {
             let v: serde_json::Value = serde_json::from_str(&line(&Event::new(kind))).unwrap();

@@ -86,6 +86,7 @@ fn resolve_paths(config: &mut Config, base: &Path) {
             .chain(pr.jwks_ca_file.iter_mut())
             .for_each(fix);
     }
+    config.approvals.webhook_ca_file.iter_mut().for_each(fix);
     if let Some(r) = &mut config.recording {
         fix(&mut r.dir);
     }

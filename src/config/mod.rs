@@ -21,8 +21,8 @@ pub use audit::{AuditSection, Overflow};
 pub use duration::{format_duration, parse_duration};
 pub use load::{load, load_without_secrets, ConfigError, LoadedConfig};
 pub use model::{
-    AdminSection, Config, GatewaySection, IdentitySection, ListenerSection, Protocol, ResourceKind,
-    ResourceSection, RoleSection, UpstreamTls,
+    AdminSection, ApprovalsSection, Config, GatewaySection, IdentitySection, ListenerSection,
+    Protocol, ResourceKind, ResourceSection, RoleSection, UpstreamTls,
 };
 pub use policy::{
     class_key, rule_path, toml_key, Action, Detector, MaskSection, PolicySection, RuleSection,

@@ -35,6 +35,9 @@ pub struct Config {
     /// The audit trail; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditSection>,
+    /// How held statements wait for a human's approval.
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
     /// Session recordings; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingSection>,
@@ -267,6 +270,58 @@ pub struct RoleSection {
     /// Tokens with this role may use the admin API (sessions, revoking any token).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
+    /// Tokens with this role may approve or deny held statements.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approver: bool,
+    /// The resources whose statements this role may approve (`*` for all); the role's own
+    /// `resources` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approve_resources: Option<Vec<String>>,
+}
+
+impl RoleSection {
+    /// Whether this role may approve statements on `resource`.
+    pub fn approves(&self, resource: &str) -> bool {
+        self.approver
+            && self
+                .approve_resources
+                .as_ref()
+                .unwrap_or(&self.resources)
+                .iter()
+                .any(|r| r == "*" || r == resource)
+    }
+}
+
+/// Held statements (`review` rules).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsSection {
+    /// How long a held statement waits before it fails as timed out.
+    #[serde(with = "human")]
+    pub timeout: Duration,
+    /// The longest window an approval may cover (same statement fingerprint, same identity).
+    #[serde(with = "human")]
+    pub max_window: Duration,
+    /// Told of every new request: an HTTP POST of the request as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    /// CA bundle for an `https://` webhook with a private CA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Attempts of each webhook call (with a doubling pause from 1 s).
+    pub webhook_attempts: u32,
+}
+
+impl Default for ApprovalsSection {
+    fn default() -> Self {
+        ApprovalsSection {
+            timeout: Duration::from_secs(300),
+            max_window: Duration::from_secs(3600),
+            webhook_url: None,
+            webhook_ca_file: None,
+            webhook_attempts: 4,
+        }
+    }
 }
 
 impl RoleSection {

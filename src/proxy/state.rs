@@ -11,6 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rustls::pki_types::ServerName;
 
+use crate::approvals::{Approvals, Webhook};
 use crate::audit::Audit;
 use crate::codec::pg::CancelRequest;
 use crate::config::{Config, LoadedConfig, UpstreamTls};
@@ -255,4 +256,10 @@ pub struct ShardCtx {
     pub sessions: Arc<SessionRegistry>,
     /// The audit trail (disabled when not configured).
     pub audit: Audit,
+    /// Statements held for approval, shared with the control plane.
+    pub approvals: Arc<Approvals>,
+    /// Fired by the shard's timer when an approval request was decided or ended.
+    pub decided: Pulse,
+    /// Told of new approval requests.
+    pub webhook: Webhook,
 }

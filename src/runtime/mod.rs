@@ -99,6 +99,13 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
     }
     let revocations = ledger.revocations();
     let sessions = Arc::new(SessionRegistry::default());
+    let approvals = Arc::new(crate::approvals::Approvals::default());
+    let webhook = crate::approvals::Webhook::new(
+        config.approvals.webhook_url.as_deref(),
+        config.approvals.webhook_ca_file.clone(),
+        config.approvals.webhook_attempts,
+    )
+    .map_err(|e| StateError::Providers(format!("approvals.webhook_url: {e}")))?;
     let audit = match &config.audit {
         Some(section) => Audit::start(section)?,
         None => Audit::disabled(),
@@ -118,6 +125,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
                 ))
             };
             let plane = admin::Plane {
+                approvals: approvals.clone(),
                 audit: audit.clone(),
                 providers,
                 snapshot: snapshot.clone(),
@@ -168,6 +176,8 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
             revocations: revocations.clone(),
             sessions: sessions.clone(),
             audit: audit.clone(),
+            approvals: approvals.clone(),
+            webhook: webhook.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("sluice-shard-{id}"))

@@ -10,6 +10,7 @@ use monoio::{FusionDriver, FusionRuntime, RuntimeBuilder};
 use tracing::{info, warn};
 
 use super::{RuntimeError, Shutdown};
+use crate::approvals::{Approvals, Webhook};
 use crate::audit::Audit;
 use crate::identity::Revocations;
 use crate::metrics::{ShardMetrics, StatsInbox};
@@ -34,6 +35,8 @@ pub struct Shard {
     pub revocations: Arc<Revocations>,
     pub sessions: Arc<SessionRegistry>,
     pub audit: Audit,
+    pub approvals: Arc<Approvals>,
+    pub webhook: Webhook,
 }
 
 impl Shard {
@@ -101,6 +104,9 @@ impl Shard {
             revoked: Default::default(),
             sessions: self.sessions,
             audit: self.audit,
+            approvals: self.approvals,
+            decided: Default::default(),
+            webhook: self.webhook,
         });
         let answer_stats = || {
             self.stats
@@ -114,6 +120,7 @@ impl Shard {
             monoio::spawn(accept_loop(listener, index, ctx.clone()));
         }
         let mut revocations_seen = ctx.revocations.generation();
+        let mut decisions_seen = ctx.approvals.generation();
         while !self.shutdown.requested() {
             monoio::time::sleep(SHUTDOWN_POLL).await;
             answer_stats();
@@ -121,6 +128,11 @@ impl Shard {
             if generation != revocations_seen {
                 revocations_seen = generation;
                 ctx.revoked.fire();
+            }
+            let generation = ctx.approvals.generation();
+            if generation != decisions_seen {
+                decisions_seen = generation;
+                ctx.decided.fire();
             }
         }
         info!(shard = ctx.id, live = ctx.live.get(), "draining");

@@ -7,14 +7,16 @@
 //! into a fresh buffer.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use super::error::SessionError;
-use super::inspect::{Action, Inspector};
+use super::inspect::{Action, Held, Inspector, Refusal};
 use super::relay::{account, account_upstream, read_more, read_upstream, Exit, SessionState, Step};
 use super::upstream::MAX_BACKEND_MESSAGE;
 use crate::codec::pg::{self, Frame};
@@ -28,6 +30,62 @@ pub trait TableNames {
     fn ensure(&self, oids: &[u32]) -> impl Future<Output = ()>;
     /// Answers from the cache.
     fn resolver(&self) -> &dyn ColumnResolver;
+}
+
+/// The next read from the client, started while a statement is held so that a hang-up is
+/// noticed; it resolves to whether the client is still there. It is never dropped unfinished
+/// (that could lose bytes): the relay awaits it as its next read.
+pub type ClientRead<'r> = Pin<&'r mut dyn Future<Output = bool>>;
+
+/// How a hold ended.
+pub struct Waited {
+    /// The decision (`Ok`: run it), or `None` when the client went away (withdrawn).
+    pub outcome: Option<Result<(), Refusal>>,
+    /// Set when the client read finished during the wait: whether the client is still there.
+    pub read: Option<bool>,
+}
+
+/// Where a held statement waits for its decision (see [`super::hold`]).
+pub trait Holds {
+    /// Waits for a human's decision on `held`, watching `read` (when given) for the client
+    /// going away.
+    fn wait(&self, held: &Held, read: Option<ClientRead<'_>>) -> impl Future<Output = Waited>;
+}
+
+/// The client's sending side, shared by both directions of a guarded session: the relay of
+/// results and the notices of held statements. Whoever finds it free writes, and also writes
+/// what others queued meanwhile, so messages never interleave.
+pub struct ClientWriter<'a> {
+    slot: RefCell<Option<&'a mut WriteHalf>>,
+    queued: RefCell<VecDeque<Bytes>>,
+}
+
+impl<'a> ClientWriter<'a> {
+    pub fn new(writer: &'a mut WriteHalf) -> Self {
+        Self {
+            slot: RefCell::new(Some(writer)),
+            queued: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Sends whole messages: now, or right after the write in progress.
+    pub async fn send(&self, bytes: Bytes) -> std::io::Result<()> {
+        let Some(writer) = self.slot.borrow_mut().take() else {
+            self.queued.borrow_mut().push_back(bytes);
+            return Ok(());
+        };
+        let mut next = Some(bytes);
+        let result = loop {
+            let Some(b) = next.take().or_else(|| self.queued.borrow_mut().pop_front()) else {
+                break Ok(());
+            };
+            if let Err(e) = writer.write_all(b).await {
+                break Err(e);
+            }
+        };
+        *self.slot.borrow_mut() = Some(writer);
+        result
+    }
 }
 
 /// The outgoing messages of one batch.
@@ -100,6 +158,13 @@ impl Outgoing {
             }
             Action::Drop => {}
             Action::Fatal(code, message) => return Err(SessionError::Policy(code, message)),
+            // Held statements are taken care of before their action is applied.
+            Action::Hold(_) => {
+                return Err(SessionError::Policy(
+                    "XX000",
+                    "sluice: internal error: a held statement was not released".into(),
+                ))
+            }
         }
         Ok(())
     }
@@ -165,8 +230,10 @@ async fn inspect<T: TableNames>(
     }
 }
 
-/// Client to upstream, judging every statement.
-pub async fn client_to_upstream<T: TableNames>(
+/// Client to upstream, judging every statement; a statement held for approval waits in
+/// `holds` (what came before it is sent first, what comes after waits with it).
+#[allow(clippy::too_many_arguments)]
+pub async fn client_to_upstream<T: TableNames, H: Holds>(
     client: &mut ReadHalf,
     upstream: &mut WriteHalf,
     buf: &mut BytesMut,
@@ -174,6 +241,7 @@ pub async fn client_to_upstream<T: TableNames>(
     max_message: usize,
     inspector: &RefCell<Inspector>,
     tables: &T,
+    holds: &H,
 ) -> Result<Exit, SessionError> {
     let mut syncs_since_work: u32 = 0;
     let mut read_at = Instant::now();
@@ -182,8 +250,12 @@ pub async fn client_to_upstream<T: TableNames>(
             SessionError::ClientProtocol(e.to_string())
         })?;
         let mut terminate = false;
-        if end > 0 {
-            let chunk = buf.split_to(end).freeze();
+        let chunk = (end > 0).then(|| buf.split_to(end).freeze());
+        // The next read. Futures are lazy: it starts when first polled, by a hold that watches
+        // for the client going away, or at the bottom of this loop.
+        let mut next_read = std::pin::pin!(read_more(client, buf));
+        let mut read_result = None;
+        if let Some(chunk) = chunk {
             let mut out = Outgoing::new(chunk.clone());
             for (range, frame) in frames(&chunk) {
                 match account(frame.tag, state, &mut syncs_since_work, read_at) {
@@ -195,28 +267,34 @@ pub async fn client_to_upstream<T: TableNames>(
                         break;
                     }
                 }
-                let action = inspect(inspector, tables, &frame, Side::Client).await;
+                let mut action = inspect(inspector, tables, &frame, Side::Client).await;
+                if let Action::Hold(held) = action {
+                    // What came before the held statement goes now.
+                    let before = std::mem::replace(&mut out, Outgoing::new(chunk.clone()));
+                    forward(upstream, before, state, inspector, read_at).await?;
+                    let watch = match read_result {
+                        None => Some(next_read.as_mut() as ClientRead<'_>),
+                        Some(_) => None,
+                    };
+                    let waited = holds.wait(&held, watch).await;
+                    read_result = read_result.or(waited.read);
+                    let Some(outcome) = waited.outcome else {
+                        return Ok(Exit::ClientClosed {
+                            mid_statement: !state.idle(),
+                        });
+                    };
+                    action = inspector.borrow_mut().release(outcome);
+                }
                 out.apply(range, action)?;
             }
-            state.meter.absorb(&mut inspector.borrow_mut().tally);
-            if let Some(audit) = &state.audit {
-                let judged = std::mem::take(&mut inspector.borrow_mut().judged);
-                for j in judged {
-                    audit.statement(j);
-                }
-                audit.flush().await?;
-            }
-            if let Some(bytes) = out.finish() {
-                let len = bytes.len();
-                let issued_at = Instant::now();
-                upstream
-                    .write_all(bytes)
-                    .await
-                    .map_err(SessionError::UpstreamIo)?;
-                state.meter.forwarded(read_at, issued_at, len);
-            }
+            forward(upstream, out, state, inspector, read_at).await?;
         }
-        if terminate || !read_more(client, buf).await {
+        let alive = match read_result {
+            _ if terminate => false,
+            Some(alive) => alive,
+            None => next_read.await,
+        };
+        if !alive {
             return Ok(Exit::ClientClosed {
                 mid_statement: !state.idle(),
             });
@@ -225,10 +303,38 @@ pub async fn client_to_upstream<T: TableNames>(
     }
 }
 
+/// Sends a batch upstream once the audit trail has its events.
+async fn forward(
+    upstream: &mut WriteHalf,
+    out: Outgoing,
+    state: &SessionState,
+    inspector: &RefCell<Inspector>,
+    read_at: Instant,
+) -> Result<(), SessionError> {
+    state.meter.absorb(&mut inspector.borrow_mut().tally);
+    if let Some(audit) = &state.audit {
+        let judged = std::mem::take(&mut inspector.borrow_mut().judged);
+        for j in judged {
+            audit.statement(j);
+        }
+        audit.flush().await?;
+    }
+    if let Some(bytes) = out.finish() {
+        let len = bytes.len();
+        let issued_at = Instant::now();
+        upstream
+            .write_all(bytes)
+            .await
+            .map_err(SessionError::UpstreamIo)?;
+        state.meter.forwarded(read_at, issued_at, len);
+    }
+    Ok(())
+}
+
 /// Upstream to client, masking every value that leaves.
 pub async fn upstream_to_client<T: TableNames>(
     upstream: &mut ReadHalf,
-    client: &mut WriteHalf,
+    client: &ClientWriter<'_>,
     buf: &mut BytesMut,
     state: &SessionState,
     inspector: &RefCell<Inspector>,
@@ -256,10 +362,7 @@ pub async fn upstream_to_client<T: TableNames>(
                 Some(bytes) => {
                     let len = bytes.len();
                     let issued_at = Instant::now();
-                    client
-                        .write_all(bytes)
-                        .await
-                        .map_err(SessionError::ClientIo)?;
+                    client.send(bytes).await.map_err(SessionError::ClientIo)?;
                     state.meter.delivered(read_at, issued_at, len);
                 }
                 // Everything was swallowed; answered round trips are still recorded.

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod client;
 pub mod error;
 pub mod guarded;
+pub mod hold;
 pub mod inspect;
 pub mod meter;
 pub mod relay;

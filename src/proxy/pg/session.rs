@@ -14,7 +14,8 @@ use super::audit::SessionAudit;
 use super::catalog::CatalogResolver;
 use super::client::{self, Accepted};
 use super::error::SessionError;
-use super::guarded::{self, TableNames};
+use super::guarded::{self, ClientWriter, TableNames};
+use super::hold::SessionHolds;
 use super::inspect::{Action, Inspector, INSUFFICIENT_PRIVILEGE};
 use super::relay::{self, EndReason, Exit, SessionState};
 use super::upstream;
@@ -211,6 +212,15 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
             return;
         }
     };
+    let approval_timeout = snapshot.config.approvals.timeout;
+    let gateway = snapshot.config.admin.as_ref().and_then(|a| {
+        let scheme = if a.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        (!a.listen.ends_with(":0")).then(|| format!("{scheme}://{}", a.listen))
+    });
     drop(snapshot);
 
     let outcome = match &inspector {
@@ -225,9 +235,21 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
                 target: &authed.target,
                 resolver: ctx.catalog.resolver(&resource),
             };
+            let writer = ClientWriter::new(&mut hello.writer);
+            let holds = SessionHolds {
+                ctx: &ctx,
+                claims: &shared_claims,
+                session: session_id,
+                resource: &resource,
+                peer,
+                writer: &writer,
+                audit: state.audit.as_ref(),
+                timeout: approval_timeout,
+                gateway,
+            };
             monoio::select! {
-                r = guarded::client_to_upstream(&mut hello.reader, &mut up.writer, &mut cbuf, &state, max_message, inspector, &tables) => r,
-                r = guarded::upstream_to_client(&mut up.reader, &mut hello.writer, &mut ubuf, &state, inspector, &tables) => r,
+                r = guarded::client_to_upstream(&mut hello.reader, &mut up.writer, &mut cbuf, &state, max_message, inspector, &tables, &holds) => r,
+                r = guarded::upstream_to_client(&mut up.reader, &writer, &mut ubuf, &state, inspector, &tables) => r,
                 r = control(&ctx, &state, expiry, &shared_claims) => Ok(r),
             }
         }

@@ -9,8 +9,8 @@ use tracing::info;
 
 use super::super::audit::Judged;
 use super::{
-    Action, Described, Expect, Inspector, Portal, Refusal, Statement, BLOCKED_NAME, BLOCKED_SQL,
-    PROTOCOL_VIOLATION,
+    Action, Described, Expect, Held, HeldMessage, Inspector, Portal, Refusal, Statement,
+    BLOCKED_NAME, BLOCKED_SQL, PROTOCOL_VIOLATION,
 };
 use crate::codec::pg::{self, tag::frontend as fe, Frame, Target, FORMAT_TEXT};
 use crate::config::Action as PolicyAction;
@@ -50,15 +50,15 @@ impl Inspector {
         })
     }
 
-    /// Judges SQL text; `Some(refusal)` when it must not run.
-    fn judge(&mut self, sql: &[u8]) -> Option<Refusal> {
+    /// Judges SQL text: it runs, it must not run, or it waits for a human.
+    fn judge(&mut self, sql: &[u8]) -> Judgement {
         let started = Instant::now();
         let unknown = metrics::class_slot(StatementClass::Unknown);
         let Ok(text) = std::str::from_utf8(sql) else {
             self.blocked += 1;
             self.tally.statements(unknown, PolicyAction::Block, 1);
             self.audit_refused("<not valid UTF-8>", started);
-            return Some("sluice: statement text is not valid UTF-8".into());
+            return Judgement::Refuse("sluice: statement text is not valid UTF-8".into());
         };
         // Every statement of a message shares the message's fate: one blocked statement
         // blocks them all, so they are all counted with the message's action.
@@ -90,11 +90,21 @@ impl Inspector {
             self.audit_judged(text, action.as_str(), rule, started);
         }
         match verdict {
-            Verdict::Allow => None,
+            Verdict::Allow => Judgement::Allow,
+            Verdict::Block(b) if b.review => Judgement::Review(Box::new(Held {
+                sql: text.to_owned(),
+                fingerprint: crate::sql::fingerprint_with(
+                    text,
+                    crate::sql::LexOptions {
+                        standard_conforming_strings: self.standard_strings,
+                    },
+                ),
+                rule: b.rule,
+            })),
             Verdict::Block(b) => {
                 self.blocked += 1;
-                info!(rule = %b.rule, review = b.review, "statement blocked: {}", b.message);
-                Some(b.message.into())
+                info!(rule = %b.rule, "statement blocked: {}", b.message);
+                Judgement::Refuse(b.message.into())
             }
         }
     }
@@ -128,7 +138,18 @@ impl Inspector {
 
     fn on_query(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
         let query = pg::Query::decode(frame)?;
-        let blocked = self.judge(query.sql);
+        let blocked = match self.judge(query.sql) {
+            Judgement::Allow => None,
+            Judgement::Refuse(r) => Some(r),
+            Judgement::Review(held) => {
+                self.held = Some(HeldMessage::Query);
+                return Ok(Action::Hold(held));
+            }
+        };
+        Ok(self.finish_query(blocked))
+    }
+
+    fn finish_query(&mut self, blocked: Option<Refusal>) -> Action {
         let action = match &blocked {
             None => Action::Forward,
             Some(_) => {
@@ -138,7 +159,7 @@ impl Inspector {
             }
         };
         self.expect.push_back(Expect::Simple { blocked });
-        Ok(action)
+        action
     }
 
     fn on_function_call(&mut self) -> Action {
@@ -158,23 +179,54 @@ impl Inspector {
 
     fn on_parse(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
         let parse = pg::Parse::decode(frame)?;
-        let blocked = self.judge(parse.sql);
+        let blocked = match self.judge(parse.sql) {
+            Judgement::Allow => None,
+            Judgement::Refuse(r) => Some(r),
+            Judgement::Review(held) => {
+                self.held = Some(HeldMessage::Parse {
+                    name: parse.name.to_vec(),
+                });
+                return Ok(Action::Hold(held));
+            }
+        };
+        Ok(self.finish_parse(parse.name, blocked))
+    }
+
+    /// Ends the hold of the held message: `Ok` when approved (it is sent as the client sent
+    /// it), otherwise the refusal the client gets in its place.
+    pub fn release(&mut self, outcome: Result<(), Refusal>) -> Action {
+        let refusal = outcome.err();
+        if refusal.is_some() {
+            self.blocked += 1;
+        }
+        match self.held.take() {
+            Some(HeldMessage::Query) => self.finish_query(refusal),
+            Some(HeldMessage::Parse { name }) => self.finish_parse(&name, refusal),
+            None => Action::Fatal(
+                PROTOCOL_VIOLATION,
+                "sluice: internal error: no statement is held".into(),
+            ),
+        }
+    }
+
+    fn finish_parse(&mut self, name: &[u8], blocked: Option<Refusal>) -> Action {
+        let parse_name = name;
         self.statements.insert(
-            parse.name.to_vec(),
+            parse_name.to_vec(),
             Statement {
                 blocked: blocked.clone(),
                 columns: None,
             },
         );
-        Ok(match blocked {
+        match blocked {
             None => {
                 self.expect.push_back(Expect::Parse { blocked: None });
                 Action::Forward
             }
             // The same name, so that an unnamed statement is dropped just as PostgreSQL drops
             // it when a new unnamed Parse fails.
-            Some(refusal) => self.fail_with(parse.name, refusal),
-        })
+            Some(refusal) => self.fail_with(parse_name, refusal),
+        }
     }
 
     fn on_bind(
@@ -327,4 +379,11 @@ impl Inspector {
         });
         Action::Replace(Bytes::from(out))
     }
+}
+
+/// What the policy says of a message's statement text.
+enum Judgement {
+    Allow,
+    Refuse(Refusal),
+    Review(Box<Held>),
 }

@@ -57,10 +57,31 @@ pub enum Action {
     Drop,
     /// End the session with this FATAL (SQLSTATE, message).
     Fatal(&'static str, String),
+    /// The statement needs a human's approval: nothing is sent until
+    /// [`Inspector::release`] says what to send.
+    Hold(Box<Held>),
+}
+
+/// A statement held for approval.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The statement text as the client sent it.
+    pub sql: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// The rule that asked for review.
+    pub rule: String,
+}
+
+/// Which message is held, so that [`Inspector::release`] can finish it.
+#[derive(Debug)]
+enum HeldMessage {
+    Query,
+    Parse { name: Vec<u8> },
 }
 
 /// Why a blocked statement, portal or result was refused: the client's error message.
-type Refusal = Rc<str>;
+pub type Refusal = Rc<str>;
 
 /// An answer the upstream owes for a message already sent, in order.
 #[derive(Debug)]
@@ -163,6 +184,8 @@ pub struct Inspector {
     pub auditing: bool,
     /// Messages judged since the relay last collected them for the audit trail.
     pub judged: Vec<Judged>,
+    /// The message held for approval, if any.
+    held: Option<HeldMessage>,
     /// What was counted since the relay last collected it for the shard's statistics.
     pub tally: Tally,
 }
@@ -219,6 +242,7 @@ impl Inspector {
             blocked: 0,
             auditing: false,
             judged: Vec::new(),
+            held: None,
             tally: Tally::default(),
         }
     }
