@@ -116,6 +116,22 @@ async fn every_statement_of_a_chain_is_audited_with_the_whole_chain() {
         .batch_execute("DELETE FROM notes WHERE id = 424242")
         .await
         .is_err());
+    // Each execution of a prepared statement is one event, judged or relayed untouched.
+    let prepared = s
+        .prepare("SELECT id FROM notes WHERE id > $1")
+        .await
+        .unwrap();
+    for i in 0..3i32 {
+        s.query(&prepared, &[&i]).await.unwrap();
+    }
+    let unrestricted = session(stack.token.clone()).await;
+    let prepared = unrestricted
+        .prepare("SELECT count(*) FROM notes WHERE id < $1")
+        .await
+        .unwrap();
+    for i in 0..4i32 {
+        unrestricted.query(&prepared, &[&i]).await.unwrap();
+    }
     let bad = gateway_config(stack.gateway.addr(), DB, LABEL, "not.a.token");
     assert!(connect(&bad).await.is_err());
     post(
@@ -124,7 +140,7 @@ async fn every_statement_of_a_chain_is_audited_with_the_whole_chain() {
         Some(&root_token),
         json!({"token_id": agent["token_id"]}),
     );
-    drop((ci, a, s));
+    drop((ci, a, s, unrestricted));
 
     // A graceful stop writes everything queued.
     stack.gateway.sigterm();
@@ -190,6 +206,19 @@ async fn every_statement_of_a_chain_is_audited_with_the_whole_chain() {
     assert!(
         delete["rule"].as_str().unwrap().ends_with(".write"),
         "{delete}"
+    );
+
+    let executions = |fp: &str| statements.iter().filter(|e| e["fingerprint"] == fp).count();
+    assert_eq!(executions("select id from notes where id > $1"), 3);
+    let relayed: Vec<&Value> = statements
+        .iter()
+        .copied()
+        .filter(|e| e["rule"] == "unrestricted")
+        .collect();
+    assert_eq!(
+        executions("select count ( * ) from notes where id < $1"),
+        4,
+        "{relayed:?}"
     );
 
     // Literal values never reach the trail.

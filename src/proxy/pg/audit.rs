@@ -4,7 +4,9 @@
 //! so nothing runs that the trail was not given.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,10 @@ pub struct SessionAudit {
     identity: Option<Arc<Identity>>,
     resource: Option<Arc<str>>,
     pending: RefCell<Vec<Event>>,
+    /// Fingerprints of an unrestricted session's prepared statements and of the portals bound
+    /// to them, so that each execution is audited.
+    prepared: RefCell<HashMap<Vec<u8>, Rc<str>>>,
+    portals: RefCell<HashMap<Vec<u8>, Rc<str>>>,
 }
 
 impl SessionAudit {
@@ -68,6 +74,8 @@ impl SessionAudit {
             identity: None,
             resource: None,
             pending: RefCell::new(Vec::new()),
+            prepared: RefCell::default(),
+            portals: RefCell::default(),
         })
     }
 
@@ -97,21 +105,57 @@ impl SessionAudit {
         self.pending.borrow_mut().push(e);
     }
 
-    /// Queues the record of a statement of an unrestricted session, relayed without judging.
-    /// `message` is a whole Query or Parse message.
+    /// Follows a message of an unrestricted session, relayed without judging: a Query is
+    /// recorded, a Parse remembered, a Bind ties a portal to its statement, and an Execute is
+    /// recorded with its statement's fingerprint. `message` is one whole message.
     pub fn relayed(&self, message: &[u8], read_at: Instant) {
-        let Some(sql) = statement_text(message) else {
+        let Some((&t, rest)) = message.split_first() else {
             return;
         };
-        let text = String::from_utf8_lossy(sql);
-        let judged = Judged::new(
-            &text,
-            true,
-            "allow",
-            Some("unrestricted".into()),
-            read_at.elapsed(),
-        );
-        self.statement(judged);
+        let body = rest.get(4..).unwrap_or_default();
+        let fingerprint = |sql: &[u8]| {
+            let opts = LexOptions::default();
+            fingerprint_with(&String::from_utf8_lossy(sql), opts)
+        };
+        match t {
+            tag::frontend::QUERY => {
+                if let Some(sql) = statement_text(message) {
+                    self.unrestricted(fingerprint(sql), read_at);
+                }
+            }
+            tag::frontend::PARSE => {
+                if let (Some(name), Some(sql)) = (cstr(body, 0), statement_text(message)) {
+                    let fp: Rc<str> = fingerprint(sql).into();
+                    self.prepared.borrow_mut().insert(name.to_vec(), fp);
+                }
+            }
+            tag::frontend::BIND => {
+                let Some(portal) = cstr(body, 0) else { return };
+                let Some(statement) = cstr(body, portal.len() + 1) else {
+                    return;
+                };
+                let fp = self.prepared.borrow().get(statement).cloned();
+                if let Some(fp) = fp {
+                    self.portals.borrow_mut().insert(portal.to_vec(), fp);
+                }
+            }
+            tag::frontend::EXECUTE => {
+                let fp = cstr(body, 0).and_then(|p| self.portals.borrow().get(p).cloned());
+                if let Some(fp) = fp {
+                    self.unrestricted(fp.to_string(), read_at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn unrestricted(&self, fingerprint: String, read_at: Instant) {
+        self.statement(Judged {
+            fingerprint,
+            decision: "allow",
+            rule: Some("unrestricted".into()),
+            took: read_at.elapsed(),
+        });
     }
 
     /// Hands the queued events to the trail. With `overflow = "block"` this waits (only this
@@ -146,6 +190,13 @@ pub fn identity_of(claims: &Claims, user: Option<&str>) -> Identity {
         roles: claims.roles.clone(),
         user: user.map(str::to_owned),
     }
+}
+
+/// The NUL-terminated string at `at` in `body`.
+fn cstr(body: &[u8], at: usize) -> Option<&[u8]> {
+    let rest = body.get(at..)?;
+    let end = memchr::memchr(0, rest)?;
+    Some(&rest[..end])
 }
 
 /// The SQL text of a whole Query or Parse message.

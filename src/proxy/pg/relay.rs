@@ -210,7 +210,13 @@ pub async fn client_to_upstream(
                 statements += 1;
             }
             if let Some(audit) = &state.audit {
-                if matches!(t, tag::frontend::QUERY | tag::frontend::PARSE) {
+                if matches!(
+                    t,
+                    tag::frontend::QUERY
+                        | tag::frontend::PARSE
+                        | tag::frontend::BIND
+                        | tag::frontend::EXECUTE
+                ) {
                     audit.relayed(&buf[cut..cut + len], read_at);
                 }
             }

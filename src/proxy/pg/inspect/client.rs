@@ -51,7 +51,9 @@ impl Inspector {
     }
 
     /// Judges SQL text: it runs, it must not run, or it waits for a human.
-    fn judge(&mut self, sql: &[u8]) -> Judgement {
+    /// With `defer_allowed` (a Parse), an allowed statement's audit record is kept for its
+    /// executions instead of being written now.
+    fn judge(&mut self, sql: &[u8], defer_allowed: bool) -> Judgement {
         let started = Instant::now();
         let unknown = metrics::class_slot(StatementClass::Unknown);
         let Ok(text) = std::str::from_utf8(sql) else {
@@ -87,7 +89,13 @@ impl Inspector {
                 Verdict::Allow => self.policy.rule_path().map(str::to_owned),
                 Verdict::Block(b) => Some(b.rule.clone()),
             };
-            self.audit_judged(text, action.as_str(), rule, started);
+            if defer_allowed && action == PolicyAction::Allow {
+                let took = started.elapsed();
+                let judged = Judged::new(text, self.standard_strings, "allow", rule, took);
+                self.deferred = Some(judged);
+            } else {
+                self.audit_judged(text, action.as_str(), rule, started);
+            }
         }
         match verdict {
             Verdict::Allow => Judgement::Allow,
@@ -138,7 +146,7 @@ impl Inspector {
 
     fn on_query(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
         let query = pg::Query::decode(frame)?;
-        let blocked = match self.judge(query.sql) {
+        let blocked = match self.judge(query.sql, false) {
             Judgement::Allow => None,
             Judgement::Refuse(r) => Some(r),
             Judgement::Review(held) => {
@@ -179,12 +187,14 @@ impl Inspector {
 
     fn on_parse(&mut self, frame: &Frame) -> Result<Action, pg::CodecError> {
         let parse = pg::Parse::decode(frame)?;
-        let blocked = match self.judge(parse.sql) {
+        let blocked = match self.judge(parse.sql, true) {
             Judgement::Allow => None,
             Judgement::Refuse(r) => Some(r),
             Judgement::Review(held) => {
                 self.held = Some(HeldMessage::Parse {
                     name: parse.name.to_vec(),
+                    fingerprint: held.fingerprint.clone(),
+                    rule: held.rule.clone(),
                 });
                 return Ok(Action::Hold(held));
             }
@@ -201,7 +211,21 @@ impl Inspector {
         }
         match self.held.take() {
             Some(HeldMessage::Query) => self.finish_query(refusal),
-            Some(HeldMessage::Parse { name }) => self.finish_parse(&name, refusal),
+            Some(HeldMessage::Parse {
+                name,
+                fingerprint,
+                rule,
+            }) => {
+                if self.auditing && refusal.is_none() {
+                    self.deferred = Some(Judged {
+                        fingerprint,
+                        decision: "allow",
+                        rule: Some(rule),
+                        took: std::time::Duration::ZERO,
+                    });
+                }
+                self.finish_parse(&name, refusal)
+            }
             None => Action::Fatal(
                 PROTOCOL_VIOLATION,
                 "sluice: internal error: no statement is held".into(),
@@ -216,6 +240,7 @@ impl Inspector {
             Statement {
                 blocked: blocked.clone(),
                 columns: None,
+                audit: self.deferred.take().map(Rc::new),
             },
         );
         match blocked {
@@ -239,6 +264,7 @@ impl Inspector {
         let blocked = statement.and_then(|s| s.blocked.clone());
         // A cheap clone of a shared frame, so the plan can be built while `self` is mutable.
         let columns = statement.and_then(|s| s.columns.clone());
+        let audit = statement.and_then(|s| s.audit.clone());
         let refused = match blocked {
             Some(refusal) => Err(refusal),
             None => self.plan_for(columns.as_ref(), &bind, resolver),
@@ -259,6 +285,7 @@ impl Inspector {
                     bind.portal,
                     Portal {
                         plan,
+                        audit,
                         ..Portal::default()
                     },
                 );
@@ -333,6 +360,16 @@ impl Inspector {
         let portal = self.portals.get(e.portal);
         if let Some(refusal) = portal.and_then(|p| p.blocked.clone()) {
             return Ok(self.fail_with(BLOCKED_NAME, refusal));
+        }
+        if let Some(judged) = portal.and_then(|p| p.audit.as_deref()) {
+            // Each execution of a prepared statement is one audited statement.
+            let execution = Judged {
+                fingerprint: judged.fingerprint.clone(),
+                decision: judged.decision,
+                rule: judged.rule.clone(),
+                took: std::time::Duration::ZERO,
+            };
+            self.judged.push(execution);
         }
         // Rows of a portal nobody described would arrive without a plan: ask the upstream
         // for the description first, out of the client's sight.

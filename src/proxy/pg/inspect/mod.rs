@@ -77,7 +77,12 @@ pub struct Held {
 #[derive(Debug)]
 enum HeldMessage {
     Query,
-    Parse { name: Vec<u8> },
+    Parse {
+        name: Vec<u8>,
+        /// How its executions are audited once approved.
+        fingerprint: String,
+        rule: String,
+    },
 }
 
 /// Why a blocked statement, portal or result was refused: the client's error message.
@@ -116,6 +121,8 @@ struct Statement {
     blocked: Option<Refusal>,
     /// Its RowDescription (text formats), once the upstream described it.
     columns: Option<Frame>,
+    /// How it was judged, for the audit event of each execution (when auditing).
+    audit: Option<Rc<Judged>>,
 }
 
 /// A portal as the gateway bound it.
@@ -129,6 +136,8 @@ struct Portal {
     rows: u64,
     /// Whether a Describe of it is on its way, whose RowDescription will give the plan.
     described: bool,
+    /// Its statement's judgement, for the audit event of each execution (when auditing).
+    audit: Option<Rc<Judged>>,
 }
 
 /// What happens to the rows of the result set being received.
@@ -186,6 +195,9 @@ pub struct Inspector {
     pub judged: Vec<Judged>,
     /// The message held for approval, if any.
     held: Option<HeldMessage>,
+    /// The judgement of an allowed Parse, kept with its statement: each execution is audited,
+    /// not the Parse.
+    deferred: Option<Judged>,
     /// What was counted since the relay last collected it for the shard's statistics.
     pub tally: Tally,
 }
@@ -243,6 +255,7 @@ impl Inspector {
             auditing: false,
             judged: Vec::new(),
             held: None,
+            deferred: None,
             tally: Tally::default(),
         }
     }
