@@ -21,14 +21,16 @@ options:
   --rounds N           rounds; each round runs every target once per case (default 2)
   --scale N            pgbench -i scale factor (default 10)
   --targets LIST       comma-separated, run in this order within each round:
-                       direct,sluice,sluice-policy,pgbouncer,pgpool (default all; workers:
-                       direct and sluice-wN for each N); sluice is the pass-through admin role,
-                       sluice-policy a role with statement rules and masking, sluice-wN the
+                       direct,sluice,sluice-policy,sluice-audit,pgbouncer,pgpool (default all;
+                       workers: direct and sluice-wN for each N); sluice is the pass-through
+                       admin role, sluice-policy a role with statement rules and masking,
+                       sluice-audit that role plus the audit trail as `sluice init` writes it
+                       (the other gateway targets run without a trail), sluice-wN the
                        pass-through role on a gateway with N unpinned shards, sluice-epoll
                        the pass-through role on the legacy epoll driver instead of io_uring
   --protocols LIST     comma-separated: simple,prepared (default both; connect: simple)
   --sluice PATH        sluice binary (default target/release/sluice)
-  --sluice-workers N   gateway shards of the sluice and sluice-policy targets (default 1: one
+  --sluice-workers N   gateway shards of sluice, sluice-policy and sluice-audit (default 1: one
                        thread, like pgbouncer, on a machine whose cores also run PostgreSQL and
                        pgbench; 0 = one per core, pinned)
   --connections N      idle: connections held open (default 1000)
@@ -39,7 +41,14 @@ options:
                        write DIR/<target>-<case>.svg flamegraphs (and .folded stacks)";
 
 /// The fixed targets, in the default run order.
-pub const TARGETS: &[&str] = &["direct", "sluice", "sluice-policy", "pgbouncer", "pgpool"];
+pub const TARGETS: &[&str] = &[
+    "direct",
+    "sluice",
+    "sluice-policy",
+    "sluice-audit",
+    "pgbouncer",
+    "pgpool",
+];
 
 /// A named scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +119,8 @@ pub struct Options {
     pub protocols: Vec<String>,
     /// The sluice binary.
     pub sluice: PathBuf,
-    /// Shards of the sluice and sluice-policy targets; 0 means one per core, pinned.
+    /// Shards of the sluice, sluice-policy and sluice-audit targets; 0 means one per core,
+    /// pinned.
     pub sluice_workers: u32,
     /// Output folder, if not the dated default.
     pub out: Option<PathBuf>,
@@ -281,11 +291,18 @@ mod tests {
     }
 
     #[test]
-    fn default_targets_are_all_four_in_order() {
+    fn default_targets_are_all_in_order() {
         let opts = parse(&[]).unwrap();
         assert_eq!(
             opts.targets,
-            ["direct", "sluice", "sluice-policy", "pgbouncer", "pgpool"]
+            [
+                "direct",
+                "sluice",
+                "sluice-policy",
+                "sluice-audit",
+                "pgbouncer",
+                "pgpool"
+            ]
         );
     }
 
@@ -293,6 +310,8 @@ mod tests {
     fn targets_option_picks_and_orders() {
         let opts = parse(&["--targets", "sluice-policy, sluice"]).unwrap();
         assert_eq!(opts.targets, ["sluice-policy", "sluice"]);
+        let opts = parse(&["--targets", "sluice-policy,sluice-audit"]).unwrap();
+        assert_eq!(opts.targets, ["sluice-policy", "sluice-audit"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! interleaved in rounds, and writes a run folder (commands, versions, raw output, summary).
 #![forbid(unsafe_code)]
 
+mod audit_trail;
 mod chart;
 mod cli;
 mod endpoint;
@@ -22,6 +23,7 @@ mod sluice;
 mod sluice_policy;
 mod stats;
 mod tls;
+mod toml_section;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -6,6 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
+use crate::audit_trail::{Counters, OnDisk};
 use crate::stats;
 
 /// Results of one (target, case) pair over all rounds.
@@ -197,29 +198,140 @@ pub struct Params<'a> {
     pub started: &'a str,
     /// Notes (targets that failed to start, skipped peers).
     pub notes: &'a [String],
+    /// What each audited gateway target's trail wrote.
+    pub trails: &'a [Trail],
 }
 
-/// The `sluice-policy` target against the pass-through `sluice` target, for one case.
-#[derive(Debug)]
-pub struct PolicyCost {
+/// What the audit trail of one gateway target wrote over the run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trail {
+    /// Target name.
+    pub target: String,
+    /// The gateway's own counters (`/metrics`) before it stopped, if it answered.
+    pub counters: Option<Counters>,
+    /// The trail's files once the gateway had stopped (and flushed), if they could be read.
+    pub on_disk: Option<OnDisk>,
+    /// Seconds the target was under load: its completed runs times the run duration.
+    pub seconds: f64,
+    /// Transactions the load generator completed through the target.
+    pub transactions: u64,
+    /// The same per case, from the gateway's count before and after each run.
+    pub cases: Vec<TrailCase>,
+}
+
+/// What an audit trail took during one case's runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrailCase {
     /// The case.
     pub case: String,
-    /// sluice-policy mean TPS over sluice mean TPS.
+    /// Events taken (written or queued) during the runs.
+    pub events: u64,
+    /// Seconds of those runs.
+    pub seconds: f64,
+    /// Transactions completed in them.
+    pub transactions: u64,
+}
+
+impl TrailCase {
+    /// Adds one run's events, seconds and transactions.
+    pub fn push_run(&mut self, events: u64, seconds: f64, transactions: u64) {
+        self.events += events;
+        self.seconds += seconds;
+        self.transactions += transactions;
+    }
+}
+
+impl Trail {
+    /// Events the trail took: the gateway's count, else the lines on disk.
+    pub fn events(&self) -> Option<u64> {
+        self.counters
+            .as_ref()
+            .map(|c| c.written)
+            .or(self.on_disk.as_ref().map(|d| d.lines))
+    }
+
+    /// Events per second under load.
+    pub fn per_second(&self) -> Option<f64> {
+        let events = self.events()? as f64;
+        (self.seconds > 0.0).then(|| events / self.seconds)
+    }
+
+    /// Events per transaction the load generator completed.
+    pub fn per_transaction(&self) -> Option<f64> {
+        let events = self.events()? as f64;
+        (self.transactions > 0).then(|| events / self.transactions as f64)
+    }
+
+    /// Mean size of an event on disk, bytes.
+    pub fn bytes_per_line(&self) -> Option<f64> {
+        let d = self.on_disk.as_ref()?;
+        (d.lines > 0).then(|| d.bytes as f64 / d.lines as f64)
+    }
+}
+
+/// A gateway target measured against the one it adds a feature to (same binary and settings),
+/// reported in a section of its own.
+pub struct Comparison {
+    /// The target without the feature.
+    pub base: &'static str,
+    /// The target with it.
+    pub target: &'static str,
+    /// Short names in the latency columns.
+    pub labels: (&'static str, &'static str),
+    /// What the ratio shows, the start of the section's sentence.
+    pub what: &'static str,
+}
+
+/// The feature comparisons, each shown when both of its targets ran.
+pub const COMPARISONS: &[Comparison] = &[
+    Comparison {
+        base: "sluice",
+        target: "sluice-policy",
+        labels: ("sluice", "policy"),
+        what: "What the full policy costs over the pass-through role",
+    },
+    Comparison {
+        base: "sluice-policy",
+        target: "sluice-audit",
+        labels: ("policy", "audit"),
+        what: "What the audit trail (one event per statement, written by the gateway's writer \
+               thread to a file in its directory, as `sluice init` configures it) costs on top of \
+               the full policy",
+    },
+];
+
+impl Comparison {
+    /// The key of this comparison in `summary.json`, e.g. `sluice_policy_vs_sluice`.
+    pub fn json_key(&self) -> String {
+        format!("{}_vs_{}", snake(self.target), snake(self.base))
+    }
+}
+
+fn snake(target: &str) -> String {
+    target.replace('-', "_")
+}
+
+/// One target against its base, for one case.
+#[derive(Debug)]
+pub struct Cost {
+    /// The case.
+    pub case: String,
+    /// The target's mean TPS over the base's.
     pub ratio: Option<f64>,
     /// The same ratio per round; empty unless both targets completed every round.
     pub round_ratios: Vec<f64>,
-    /// p50 latency, (sluice, sluice-policy), ms.
+    /// p50 latency, (base, target), ms.
     pub p50_ms: (Option<f64>, Option<f64>),
-    /// p99 latency, (sluice, sluice-policy), ms.
+    /// p99 latency, (base, target), ms.
     pub p99_ms: (Option<f64>, Option<f64>),
 }
 
-/// One [`PolicyCost`] per case where both sluice targets have results.
-pub fn policy_costs(rows: &[Row]) -> Vec<PolicyCost> {
+/// One [`Cost`] per case where both targets of `cmp` have results.
+pub fn costs(rows: &[Row], cmp: &Comparison) -> Vec<Cost> {
     rows.iter()
-        .filter(|r| r.target == "sluice-policy")
+        .filter(|r| r.target == cmp.target)
         .filter_map(|policy| {
-            let base = find(rows, "sluice", &policy.case)?;
+            let base = find(rows, cmp.base, &policy.case)?;
             if policy.tps.is_empty() {
                 return None;
             }
@@ -233,7 +345,7 @@ pub fn policy_costs(rows: &[Row]) -> Vec<PolicyCost> {
             } else {
                 Vec::new()
             };
-            Some(PolicyCost {
+            Some(Cost {
                 case: policy.case.clone(),
                 ratio: ratio(policy, Some(base)),
                 round_ratios,
@@ -292,33 +404,8 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
             fmt(ratio(row, find(rows, "pgpool", &row.case)), 3),
         ));
     }
-    let costs = policy_costs(rows);
-    if !costs.is_empty() {
-        out.push_str(
-            "\n## sluice-policy vs sluice\n\n\
-             What the full policy costs over the pass-through role, same gateway binary and \
-             settings: TPS ratio of the means, of each round (the two ran back to back in every \
-             round), and the change in latency percentiles.\n\n\
-             | case | TPS ratio | TPS ratio per round | p50 (ms) sluice → policy | p99 (ms) sluice → policy |\n\
-             |---|---:|---|---|---|\n",
-        );
-        for c in &costs {
-            let per_round: Vec<String> = c.round_ratios.iter().map(|r| format!("{r:.3}")).collect();
-            out.push_str(&format!(
-                "| {} | {} | {} | {} → {} | {} → {} |\n",
-                c.case,
-                fmt(c.ratio, 3),
-                if per_round.is_empty() {
-                    "–".into()
-                } else {
-                    per_round.join(", ")
-                },
-                fmt(c.p50_ms.0, 3),
-                fmt(c.p50_ms.1, 3),
-                fmt(c.p99_ms.0, 3),
-                fmt(c.p99_ms.1, 3),
-            ));
-        }
+    for cmp in COMPARISONS {
+        out.push_str(&comparison_md(cmp, &costs(rows, cmp)));
     }
     if !params.added.is_empty() {
         out.push_str(
@@ -337,6 +424,7 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
             ));
         }
     }
+    out.push_str(&trails_md(params.trails));
     let memory: Vec<&Row> = rows.iter().filter(|r| !r.rss_kib.is_empty()).collect();
     if !memory.is_empty() {
         out.push_str(
@@ -378,6 +466,103 @@ pub fn summary_md(params: &Params, rows: &[Row]) -> String {
     out
 }
 
+/// The section of one comparison; empty when it has no case.
+fn comparison_md(cmp: &Comparison, costs: &[Cost]) -> String {
+    if costs.is_empty() {
+        return String::new();
+    }
+    let (b, t) = cmp.labels;
+    let mut out = format!(
+        "\n## {} vs {}\n\n\
+         {}, same gateway binary and settings: TPS ratio of the means, of each round (the two \
+         ran back to back in every round), and the change in latency percentiles.\n\n\
+         | case | TPS ratio | TPS ratio per round | p50 (ms) {b} → {t} | p99 (ms) {b} → {t} |\n\
+         |---|---:|---|---|---|\n",
+        cmp.target, cmp.base, cmp.what
+    );
+    for c in costs {
+        let per_round: Vec<String> = c.round_ratios.iter().map(|r| format!("{r:.3}")).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} | {} → {} | {} → {} |\n",
+            c.case,
+            fmt(c.ratio, 3),
+            if per_round.is_empty() {
+                "–".into()
+            } else {
+                per_round.join(", ")
+            },
+            fmt(c.p50_ms.0, 3),
+            fmt(c.p50_ms.1, 3),
+            fmt(c.p99_ms.0, 3),
+            fmt(c.p99_ms.1, 3),
+        ));
+    }
+    out
+}
+
+/// The "Audit trail" section: what each audited target's trail wrote, so a reader sees the
+/// trail was real; empty without one.
+fn trails_md(trails: &[Trail]) -> String {
+    if trails.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Audit trail\n\n\
+         What each audited gateway wrote over the whole run: events by the gateway's own count \
+         (`/metrics`, before it stopped), per second under load (its runs times their duration) \
+         and per transaction pgbench completed; then the trail's files once the gateway had \
+         stopped and flushed (the current file and the rotated `.1`, `.2`, ...: fewer lines \
+         than events when rotation dropped the oldest files); and how often a statement waited \
+         for room in the writer's queue.\n\n\
+         | target | events | events/s | events per transaction | lines on disk | MiB on disk | files | bytes per event | waited for queue | dropped | write errors |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let count = |v: Option<u64>| v.map_or("–".into(), |v| v.to_string());
+    for t in trails {
+        let c = t.counters.as_ref();
+        let d = t.on_disk.as_ref();
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            t.target,
+            count(t.events()),
+            fmt(t.per_second(), 0),
+            fmt(t.per_transaction(), 2),
+            count(d.map(|d| d.lines)),
+            fmt(d.map(|d| d.bytes as f64 / (1024.0 * 1024.0)), 1),
+            count(d.map(|d| d.files)),
+            fmt(t.bytes_per_line(), 0),
+            count(c.map(|c| c.blocked)),
+            count(c.map(|c| c.dropped + c.refused)),
+            count(c.map(|c| c.write_errors)),
+        ));
+    }
+    if trails.iter().any(|t| !t.cases.is_empty()) {
+        out.push_str(
+            "\nPer case, from the gateway's count (written or queued) before and after each \
+             run: a statement sent as a Query or a Parse is one event, so a prepared \
+             statement executed again adds none.\n\n\
+             | target | case | events | events/s | events per transaction |\n\
+             |---|---|---:|---:|---:|\n",
+        );
+        for t in trails {
+            for c in &t.cases {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} | {} |\n",
+                    t.target,
+                    c.case,
+                    c.events,
+                    fmt((c.seconds > 0.0).then(|| c.events as f64 / c.seconds), 0),
+                    fmt(
+                        (c.transactions > 0).then(|| c.events as f64 / c.transactions as f64),
+                        2
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// `summary.json`.
 pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
     let results: Vec<_> = rows
@@ -405,28 +590,63 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
             })
         })
         .collect();
-    let policy_vs_sluice: Vec<_> = policy_costs(rows)
+    let mut comparisons = serde_json::Map::new();
+    for cmp in COMPARISONS {
+        let (b, t) = (snake(cmp.base), snake(cmp.target));
+        let cases: Vec<_> = costs(rows, cmp)
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::Map::new();
+                v.insert("case".into(), json!(c.case));
+                v.insert("tps_ratio".into(), json!(c.ratio));
+                v.insert("tps_ratio_rounds".into(), json!(c.round_ratios));
+                v.insert(format!("p50_ms_{b}"), json!(c.p50_ms.0));
+                v.insert(format!("p50_ms_{t}"), json!(c.p50_ms.1));
+                v.insert(format!("p99_ms_{b}"), json!(c.p99_ms.0));
+                v.insert(format!("p99_ms_{t}"), json!(c.p99_ms.1));
+                serde_json::Value::Object(v)
+            })
+            .collect();
+        comparisons.insert(cmp.json_key(), json!(cases));
+    }
+    let trails: Vec<_> = params
+        .trails
         .iter()
-        .map(|c| {
+        .map(|t| {
+            let c = t.counters.as_ref();
+            let d = t.on_disk.as_ref();
             json!({
-                "case": c.case,
-                "tps_ratio": c.ratio,
-                "tps_ratio_rounds": c.round_ratios,
-                "p50_ms_sluice": c.p50_ms.0,
-                "p50_ms_sluice_policy": c.p50_ms.1,
-                "p99_ms_sluice": c.p99_ms.0,
-                "p99_ms_sluice_policy": c.p99_ms.1,
+                "target": t.target,
+                "events": t.events(),
+                "events_per_second": t.per_second(),
+                "events_per_transaction": t.per_transaction(),
+                "seconds_under_load": t.seconds,
+                "transactions": t.transactions,
+                "events_written": c.map(|c| c.written),
+                "events_waited_for_queue": c.map(|c| c.blocked),
+                "events_dropped": c.map(|c| c.dropped),
+                "events_refused": c.map(|c| c.refused),
+                "write_errors": c.map(|c| c.write_errors),
+                "files": d.map(|d| d.files),
+                "bytes": d.map(|d| d.bytes),
+                "lines": d.map(|d| d.lines),
+                "cases": t.cases.iter().map(|c| json!({
+                    "case": c.case,
+                    "events": c.events,
+                    "seconds": c.seconds,
+                    "transactions": c.transactions,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
-    json!({
+    let mut summary = json!({
         "scenario": params.scenario,
         "workload": params.workload,
         "rounds": params.rounds,
         "started": params.started,
         "notes": params.notes,
         "results": results,
-        "sluice_policy_vs_sluice": policy_vs_sluice,
+        "audit_trail": trails,
         "added_time": params.added.iter().map(|a| json!({
             "target": a.target,
             "round_trips": a.count,
@@ -435,7 +655,11 @@ pub fn summary_json(params: &Params, rows: &[Row]) -> serde_json::Value {
             "p999_us": a.p999_us,
             "statement_p99_us": a.latency_p99_us,
         })).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(obj) = summary.as_object_mut() {
+        obj.extend(comparisons);
+    }
+    summary
 }
 
 fn finite(v: f64) -> Option<f64> {
@@ -474,7 +698,12 @@ mod tests {
             rounds: 2,
             started: "now",
             notes: &[],
+            trails: &[],
         }
+    }
+
+    fn policy_costs(rows: &[Row]) -> Vec<Cost> {
+        costs(rows, &COMPARISONS[0])
     }
 
     #[test]
@@ -556,6 +785,134 @@ mod tests {
         let md = summary_md(&params(), &[r]);
         assert!(md.contains("## Memory per client connection"), "{md}");
         assert!(md.contains("| sluice | 1000 | 9.8 | 31.2 | 22.0 |"), "{md}");
+    }
+
+    #[test]
+    fn audit_cost_is_measured_against_the_policy_target() {
+        let rows = [
+            row("direct", "simple", &[400.0, 400.0]),
+            row("sluice", "simple", &[200.0, 200.0]),
+            row("sluice-policy", "simple", &[160.0, 200.0]),
+            row("sluice-audit", "simple", &[120.0, 180.0]),
+        ];
+        let audit = &COMPARISONS[1];
+        let c = costs(&rows, audit);
+        assert_eq!(c.len(), 1);
+        assert!((c[0].ratio.unwrap() - 300.0 / 360.0).abs() < 1e-9);
+        assert_eq!(c[0].round_ratios, [0.75, 0.9]);
+        let md = summary_md(&params(), &rows);
+        assert!(md.contains("## sluice-policy vs sluice"), "{md}");
+        assert!(md.contains("## sluice-audit vs sluice-policy"), "{md}");
+        assert!(md.contains(
+            "| case | TPS ratio | TPS ratio per round | p50 (ms) policy → audit | p99 (ms) policy → audit |"
+        ));
+        assert!(
+            md.contains("| simple | 0.833 | 0.750, 0.900 | 0.900 → 0.900 | 1.500 → 1.500 |"),
+            "{md}"
+        );
+        // The audit table follows the policy table.
+        assert!(
+            md.find("## sluice-policy vs sluice") < md.find("## sluice-audit vs sluice-policy")
+        );
+        let json = summary_json(&params(), &rows);
+        let a = &json["sluice_audit_vs_sluice_policy"][0];
+        assert_eq!(a["tps_ratio_rounds"], json!([0.75, 0.9]));
+        assert_eq!(a["p99_ms_sluice_policy"], 1.5);
+        assert_eq!(a["p99_ms_sluice_audit"], 1.5);
+        assert_eq!(json["sluice_policy_vs_sluice"][0]["tps_ratio"], 0.9);
+        assert_eq!(json["results"][3]["ratio_vs_sluice"], 0.75);
+        // Without the policy target there is nothing to compare the audit target with.
+        let without_policy = [
+            row("sluice", "simple", &[200.0]),
+            row("sluice-audit", "simple", &[150.0]),
+        ];
+        let md = summary_md(&params(), &without_policy);
+        assert!(!md.contains("## sluice-audit vs"), "{md}");
+    }
+
+    #[test]
+    fn the_audit_trail_section_shows_what_the_trail_wrote() {
+        let trails = [Trail {
+            target: "sluice-audit".into(),
+            counters: Some(Counters {
+                written: 30_010,
+                blocked: 7,
+                dropped: 0,
+                refused: 0,
+                write_errors: 0,
+                queued: 0,
+            }),
+            on_disk: Some(OnDisk {
+                files: 2,
+                bytes: 3 * 1024 * 1024,
+                lines: 30_000,
+            }),
+            seconds: 10.0,
+            transactions: 30_000,
+            cases: vec![
+                TrailCase {
+                    case: "simple".into(),
+                    events: 30_000,
+                    seconds: 5.0,
+                    transactions: 15_000,
+                },
+                TrailCase {
+                    case: "prepared".into(),
+                    events: 10,
+                    seconds: 5.0,
+                    transactions: 15_000,
+                },
+            ],
+        }];
+        let p = Params {
+            trails: &trails,
+            ..params()
+        };
+        let md = summary_md(&p, &[]);
+        assert!(md.contains("## Audit trail"), "{md}");
+        assert!(
+            md.contains(
+                "| sluice-audit | 30010 | 3001 | 1.00 | 30000 | 3.0 | 2 | 105 | 7 | 0 | 0 |"
+            ),
+            "{md}"
+        );
+        let json = summary_json(&p, &[]);
+        assert_eq!(json["audit_trail"][0]["events_per_second"], 3001.0);
+        assert_eq!(json["audit_trail"][0]["lines"], 30_000);
+        assert_eq!(json["audit_trail"][0]["events_waited_for_queue"], 7);
+        assert!(
+            md.contains("| sluice-audit | simple | 30000 | 6000 | 2.00 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| sluice-audit | prepared | 10 | 2 | 0.00 |"),
+            "{md}"
+        );
+        assert_eq!(json["audit_trail"][0]["cases"][1]["events"], 10);
+        // Without the gateway's counters, the lines on disk count; with nothing, dashes.
+        let lines_only = Trail {
+            counters: None,
+            ..trails[0].clone()
+        };
+        assert_eq!(lines_only.events(), Some(30_000));
+        assert_eq!(lines_only.per_second(), Some(3000.0));
+        let nothing = Trail {
+            target: "sluice-audit".into(),
+            ..Trail::default()
+        };
+        assert_eq!(nothing.per_second(), None);
+        let md = summary_md(
+            &Params {
+                trails: &[nothing],
+                ..params()
+            },
+            &[],
+        );
+        assert!(
+            md.contains("| sluice-audit | – | – | – | – | – | – | – | – | – | – |"),
+            "{md}"
+        );
+        assert!(!summary_md(&params(), &[]).contains("## Audit trail"));
     }
 
     #[test]

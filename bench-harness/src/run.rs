@@ -8,6 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::audit_trail;
 use crate::chart;
 use crate::cli::{self, Options};
 use crate::endpoint::Endpoint;
@@ -19,7 +20,7 @@ use crate::pgbouncer::Pgbouncer;
 use crate::pgpool::Pgpool;
 use crate::postgres::{Postgres, SUPERUSER};
 use crate::proc;
-use crate::report::{self, Params, Row};
+use crate::report::{self, Params, Row, Trail, TrailCase};
 use crate::scenarios::{self, Work};
 use crate::scratch::Scratch;
 use crate::sluice::{Profile, Sluice};
@@ -83,13 +84,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
                 password: password.clone(),
             }),
             t if is_gateway(t) => {
-                let (workers, profile) = match t {
-                    "sluice-policy" => (opts.sluice_workers, Profile::Policy),
-                    t => (
-                        cli::workers_of(t).unwrap_or(opts.sluice_workers),
-                        Profile::PassThrough,
-                    ),
-                };
+                let workers = cli::workers_of(t).unwrap_or(opts.sluice_workers);
+                let profile = profile_of(t);
                 start_gateway(opts, target, &scratch, &pg, &password, workers, profile).map(|s| {
                     let endpoint = s.endpoint().clone();
                     gateways.push(s);
@@ -126,8 +122,12 @@ pub fn run(opts: &Options) -> Result<(), String> {
         let checked = started
             .and_then(|e| e.probe(&psql, Duration::from_secs(15)).map(|()| e))
             .and_then(|e| {
-                if target == "sluice-policy" {
+                if target == "sluice-policy" || target == "sluice-audit" {
                     sluice_policy::verify(&e, &psql)?;
+                }
+                // Every gateway runs with the audit trail exactly when its target says so.
+                if let Some(g) = gateways.iter().find(|g| &g.endpoint().name == target) {
+                    g.check_audit(profile_of(target))?;
                 }
                 Ok(e)
             });
@@ -172,6 +172,8 @@ pub fn run(opts: &Options) -> Result<(), String> {
     let pgbench_bin = pg.bindir().join("pgbench");
     let mut raw: Vec<(String, String)> = Vec::new();
     let log_dir = scratch.path().join("txnlog");
+    // Audit events per (target, case).
+    let mut trail_cases: Vec<(String, TrailCase)> = Vec::new();
     for round in 1..=opts.rounds {
         for case in &spec.cases {
             for endpoint in &endpoints {
@@ -194,6 +196,16 @@ pub fn run(opts: &Options) -> Result<(), String> {
                         }),
                     _ => None,
                 };
+                // The audit trail's count around the run, for its events per case.
+                let trail_count = || {
+                    gateways
+                        .iter()
+                        .find(|g| g.endpoint().name == endpoint.name && g.audit_file().is_some())
+                        .and_then(|g| g.metrics().ok())
+                        .and_then(|text| audit_trail::counters(&text))
+                        .map(|c| c.taken())
+                };
+                let trail_before = trail_count();
                 let outcome = match &case.work {
                     Work::Pgbench(load) => {
                         pgbench::run(&pgbench_bin, endpoint, load, &log_dir).map(Outcome::Pgbench)
@@ -221,6 +233,19 @@ pub fn run(opts: &Options) -> Result<(), String> {
                             notes.push(format!("profiling {}: {e}", endpoint.name));
                         }
                     }
+                }
+                if let (Some(before), Some(after), Ok(done)) =
+                    (trail_before, trail_count(), &outcome)
+                {
+                    let transactions = match done {
+                        Outcome::Pgbench(r) => r.transactions,
+                        Outcome::Idle(r) => r.successes,
+                    };
+                    trail_case(&mut trail_cases, &endpoint.name, &case.label).push_run(
+                        after.saturating_sub(before),
+                        f64::from(opts.duration),
+                        transactions,
+                    );
                 }
                 match outcome {
                     Ok(Outcome::Pgbench(result)) => {
@@ -269,9 +294,10 @@ pub fn run(opts: &Options) -> Result<(), String> {
         row.latencies_us.sort_unstable();
     }
 
-    // The gateways' own account of the time they added, then stop the targets before
-    // writing, so their logs are complete.
+    // The gateways' own account of the time they added and of their audit trail, then stop
+    // the targets before writing, so their logs are complete and their trails flushed.
     let mut added = Vec::new();
+    let mut trails = Vec::new();
     for s in &gateways {
         let name = s.endpoint().name.clone();
         match s.stats() {
@@ -283,10 +309,49 @@ pub fn run(opts: &Options) -> Result<(), String> {
             }
             Err(e) => notes.push(format!("{name}: no statistics: {e}")),
         }
+        if s.audit_file().is_some() {
+            let counters = match s.metrics() {
+                Ok(text) => {
+                    let counters = audit_trail::counters(&text);
+                    raw.push((format!("{name}-metrics.txt"), text));
+                    counters
+                }
+                Err(e) => {
+                    notes.push(format!("{name}: no metrics: {e}"));
+                    None
+                }
+            };
+            let (seconds, transactions) = under_load(&rows, &name, opts.duration);
+            let cases = trail_cases
+                .iter()
+                .filter(|(t, _)| *t == name)
+                .map(|(_, c)| c.clone())
+                .collect();
+            trails.push(Trail {
+                target: name,
+                counters,
+                on_disk: None,
+                seconds,
+                transactions,
+                cases,
+            });
+        }
     }
     for s in gateways.drain(..) {
-        let name = format!("{}-serve.stderr.txt", s.endpoint().name);
-        raw.push((name, s.stop()));
+        let name = s.endpoint().name.clone();
+        let file = s.audit_file().map(Path::to_path_buf);
+        raw.push((format!("{name}-serve.stderr.txt"), s.stop()));
+        if let (Some(file), Some(trail)) = (file, trails.iter_mut().find(|t| t.target == name)) {
+            match audit_trail::on_disk(&file) {
+                Ok(d) => trail.on_disk = Some(d),
+                Err(e) => notes.push(format!("{name}: audit trail not readable: {e}")),
+            }
+            if trail.events().unwrap_or(0) == 0 {
+                notes.push(format!(
+                    "{name}: the audit trail recorded no event; its cost was not measured"
+                ));
+            }
+        }
     }
     peers.clear();
     let mut workload = spec.workload.clone();
@@ -296,6 +361,13 @@ pub fn run(opts: &Options) -> Result<(), String> {
             sluice_policy::ROLE
         ));
     }
+    if opts.targets.iter().any(|t| t == "sluice-audit") {
+        workload.push_str(&format!(
+            "; sluice-audit: the same role plus the audit trail as `sluice init` writes it, to a \
+             file on {} (raw/sluice-audit.toml); the other gateway targets run without a trail",
+            report::shell(&format!("stat -f -c %T '{}'", scratch.path().display()))
+        ));
+    }
     let params = Params {
         scenario: name,
         added: &added,
@@ -303,6 +375,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         rounds: opts.rounds,
         started: &started,
         notes: &notes,
+        trails: &trails,
     };
     write(
         &out_dir,
@@ -395,8 +468,55 @@ fn keep(peers: &mut Vec<Peer>, peer: Peer) -> Endpoint {
 
 /// Whether a target is a sluice gateway (started by [`start_gateway`]).
 fn is_gateway(target: &str) -> bool {
-    matches!(target, "sluice" | "sluice-policy" | "sluice-epoll")
-        || cli::workers_of(target).is_some()
+    matches!(
+        target,
+        "sluice" | "sluice-policy" | "sluice-audit" | "sluice-epoll"
+    ) || cli::workers_of(target).is_some()
+}
+
+/// The role and trail a gateway target runs with.
+fn profile_of(target: &str) -> Profile {
+    match target {
+        "sluice-policy" => Profile::Policy,
+        "sluice-audit" => Profile::PolicyAudit,
+        _ => Profile::PassThrough,
+    }
+}
+
+/// The audit events so far of `target` in `case`, added on first use.
+fn trail_case<'a>(
+    cases: &'a mut Vec<(String, TrailCase)>,
+    target: &str,
+    case: &str,
+) -> &'a mut TrailCase {
+    let i = match cases
+        .iter()
+        .position(|(t, c)| t == target && c.case == case)
+    {
+        Some(i) => i,
+        None => {
+            let fresh = TrailCase {
+                case: case.to_string(),
+                ..TrailCase::default()
+            };
+            cases.push((target.to_string(), fresh));
+            cases.len() - 1
+        }
+    };
+    &mut cases[i].1
+}
+
+/// Seconds a target spent under load (its completed runs times their duration) and the
+/// transactions completed in them.
+fn under_load(rows: &[Row], target: &str, duration: u32) -> (f64, u64) {
+    rows.iter()
+        .filter(|r| r.target == target)
+        .fold((0.0, 0), |(s, t), r| {
+            (
+                s + r.tps.len() as f64 * f64::from(duration),
+                t + r.transactions,
+            )
+        })
 }
 
 /// Starts one gateway target in its own scratch subdirectory, named as the target.

@@ -1,14 +1,15 @@
 //! The sluice gateway as a benchmark target: `sluice init` (plaintext loopback listener),
 //! `sluice serve`, and a session token from `sluice token issue`, for the pass-through `admin`
-//! role or for the role that carries the full policy.
+//! role or for the role that carries the full policy, with or without the audit trail.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::audit_trail;
 use crate::endpoint::Endpoint;
 use crate::proc::{self, Watchdog};
 use crate::sluice_policy;
@@ -24,6 +25,9 @@ pub enum Profile {
     PassThrough,
     /// Role [`sluice_policy::ROLE`]: classification, deny lists and masking on everything.
     Policy,
+    /// The policy role plus the audit trail as `sluice init` writes it: one event per
+    /// statement, written to a file in the gateway's directory.
+    PolicyAudit,
 }
 
 impl Profile {
@@ -32,13 +36,19 @@ impl Profile {
         match self {
             Profile::PassThrough => "sluice",
             Profile::Policy => "sluice-policy",
+            Profile::PolicyAudit => "sluice-audit",
         }
+    }
+
+    /// Whether the gateway keeps init's `[audit]` section.
+    pub fn audited(self) -> bool {
+        self == Profile::PolicyAudit
     }
 
     fn role(self) -> &'static str {
         match self {
             Profile::PassThrough => "admin",
-            Profile::Policy => sluice_policy::ROLE,
+            Profile::Policy | Profile::PolicyAudit => sluice_policy::ROLE,
         }
     }
 }
@@ -49,12 +59,15 @@ pub struct Sluice {
     child: Child,
     endpoint: Endpoint,
     admin_port: u16,
+    audit_file: Option<PathBuf>,
     stderr: Option<thread::JoinHandle<String>>,
 }
 
 impl Sluice {
     /// Writes a configuration into `dir` for database `bench` on `pg_port`, starts the gateway
-    /// and mints a token (the profile's role, resource bench, ttl 2h).
+    /// and mints a token (the profile's role, resource bench, ttl 2h). Only
+    /// [`Profile::PolicyAudit`] keeps init's audit trail (its file lands in `dir`); the other
+    /// profiles run without one, as they did before init wrote it.
     /// `epoll` forces the legacy (epoll) driver instead of io_uring.
     /// `workers` 0 keeps init's default (one pinned shard per core); otherwise that many
     /// unpinned shards, so they share cores with PostgreSQL and pgbench the way pgbouncer does.
@@ -96,7 +109,13 @@ impl Sluice {
                 .replacen("workers = 0", &format!("workers = {workers}"), 1)
                 .replacen("pin_cores = true", "pin_cores = false", 1);
         }
-        if profile == Profile::Policy {
+        let audit_file = if profile.audited() {
+            Some(audit_trail::file_in(dir, &text)?)
+        } else {
+            text = audit_trail::without(&text);
+            None
+        };
+        if profile != Profile::PassThrough {
             text.push_str(&sluice_policy::role_toml("bench"));
         }
         // The admin listener, for the gateway's own statistics after the run.
@@ -174,20 +193,54 @@ impl Sluice {
             child,
             endpoint,
             admin_port,
+            audit_file,
             stderr: Some(stderr),
         })
+    }
+
+    /// The current file of the gateway's audit trail, if it keeps one.
+    pub fn audit_file(&self) -> Option<&Path> {
+        self.audit_file.as_deref()
     }
 
     /// The gateway's `/v1/stats` document (per-shard counters and latency quantiles,
     /// including the time the gateway itself added), as JSON text.
     pub fn stats(&self) -> Result<String, String> {
+        self.admin_get("/v1/stats")
+    }
+
+    /// The gateway's `/metrics` page (Prometheus text; the audit trail's counters among them
+    /// when it keeps one).
+    pub fn metrics(&self) -> Result<String, String> {
+        self.admin_get("/metrics")
+    }
+
+    /// Checks through `/metrics` that the gateway runs with the audit trail exactly when its
+    /// profile says so, so no target measures a trail it was not meant to have (or lacks one).
+    pub fn check_audit(&self, profile: Profile) -> Result<(), String> {
+        let on = audit_trail::counters(&self.metrics()?).is_some();
+        match (profile.audited(), on) {
+            (true, false) => {
+                Err("the audit trail is not running (no audit series in /metrics)".into())
+            }
+            (false, true) => {
+                Err("the audit trail is running but this target must run without it".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The body of a GET to the admin listener.
+    fn admin_get(&self, path: &str) -> Result<String, String> {
         use std::io::{Read, Write};
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.admin_port));
         let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
             .map_err(|e| format!("admin listener: {e}"))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(|e| e.to_string())?;
-        s.write_all(b"GET /v1/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes())
             .map_err(|e| format!("admin listener: {e}"))?;
         let mut response = String::new();
         s.read_to_string(&mut response)
@@ -197,7 +250,7 @@ impl Sluice {
             .ok_or("admin listener: no HTTP body")?;
         if !head.starts_with("HTTP/1.1 200") {
             return Err(format!(
-                "admin listener: {}",
+                "admin listener: GET {path}: {}",
                 head.lines().next().unwrap_or("")
             ));
         }

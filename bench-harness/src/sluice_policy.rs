@@ -102,8 +102,9 @@ pub fn role_toml(resource: &str) -> String {
     };
     let mut out = String::new();
     out.push_str(&format!(
-        "\n# Added by bench-harness for target sluice-policy: statement policy and masking on\n\
-         # every statement (classification, denylist, derived-use checks, DataRow scanning).\n\
+        "\n# Added by bench-harness for targets sluice-policy and sluice-audit: statement policy\n\
+         # and masking on every statement (classification, denylist, derived-use checks,\n\
+         # DataRow scanning).\n\
          [role.{ROLE}]\n\
          resources = [{}]\n\n\
          [role.{ROLE}.rules.\"*\"]\n",
