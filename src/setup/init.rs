@@ -292,6 +292,17 @@ default = "block"       # every class not listed
 #                                 # default_transaction_read_only, transaction_read_only,
 #                                 # search_path
 
+# A rule action "review" holds the statement until a human decides: the client gets a notice
+# with the approval id and waits; tokens of a role with `approver = true` (not of the same
+# identity chain) run `sluice approvals approve|deny ID`; after `approvals.timeout` it fails.
+# [role.oncall]
+# resources = [{resource}]
+# approver = true
+# [approvals]
+# timeout = "5m"
+# max_window = "1h"                # approve the same statement by the same identity for a while
+# webhook_url = "https://chat.example/hooks/sluice"   # told of every new request
+
 # What `reader` sees masked. Columns: `column`, `table.column` or `schema.table.column`
 # (globs * and ? allowed) mapped to a style: "full" (****), "last4" (****1234), "hash"
 # (stable keyed hash: equal values stay equal) or "null".
