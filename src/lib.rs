@@ -15,6 +15,7 @@ pub mod mask;
 pub mod metrics;
 pub mod policy;
 pub mod proxy;
+pub mod record;
 pub mod runtime;
 pub mod setup;
 pub mod sql;

@@ -68,11 +68,14 @@ enum Command {
     },
     /// Print a running gateway's statistics: one row per shard, then the total.
     Stats(StatsArgs),
-    /// List a running gateway's live sessions (needs an admin token).
+    /// List a running gateway's live sessions (needs an admin token), or with --config the
+    /// recorded sessions.
     Sessions(SessionsArgs),
     /// List, approve or deny statements held for approval (needs an approver token).
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Print a recorded session as it happened.
+    Replay(ReplayArgs),
 }
 
 #[derive(Subcommand)]
@@ -112,6 +115,25 @@ struct DecideArgs {
     /// With approve: also approve the same statement by the same identity for this long (e.g. 10m).
     #[arg(long, value_parser = ttl_arg)]
     window: Option<String>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The gateway's configuration (its [recording] dir is read).
+    #[arg(long)]
+    config: PathBuf,
+    /// The session id (`sluice sessions --config` lists them).
+    session: u64,
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReplayFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReplayFormat {
+    /// A psql-like transcript.
+    Text,
+    /// One JSON object per statement or event, per line.
+    Json,
 }
 
 #[derive(Args)]
@@ -228,12 +250,26 @@ struct InspectArgs {
 
 #[derive(Args)]
 struct SessionsArgs {
-    #[command(flatten)]
-    gateway: GatewayArgs,
-    /// An admin session token, or `-` to read it from standard input.
+    /// List the sessions recorded under this configuration's [recording] dir instead of
+    /// asking a running gateway.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// With --config: only sessions that started within this span, e.g. 1h.
+    #[arg(long, value_parser = parse_duration, requires = "config")]
+    since: Option<Duration>,
+    /// The gateway's admin listener, e.g. https://gw:8443 (http:// only to a loopback address).
+    #[arg(long, env = "SLUICE_GATEWAY")]
+    gateway: Option<String>,
+    /// CA certificate (PEM) that signed an https:// admin listener's certificate.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// How long to wait for the gateway, e.g. 5s.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// An admin session token, or `-` to read it from standard input (live sessions).
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
-    token: String,
-    /// Print the gateway's JSON instead of the table.
+    token: Option<String>,
+    /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
 }
@@ -333,26 +369,62 @@ fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Approvals(command) => approvals(command),
-        Command::Sessions(args) => {
-            let token = secret_arg(&args.token, "--token")?;
-            let gateway = args.gateway.gateway();
-            let context = || format!("listing sessions at {}", args.gateway.gateway);
-            if args.json {
-                let raw: serde_json::Value =
-                    client::get_json(&gateway, api::SESSIONS_PATH, Some(&token))
-                        .with_context(context)?;
-                println!("{}", serde_json::to_string_pretty(&raw)?);
-            } else {
-                let answer: SessionsResponse =
-                    client::get_json(&gateway, api::SESSIONS_PATH, Some(&token))
-                        .with_context(context)?;
-                let table =
-                    sluice::admin::session_table::render(&answer.sessions, SystemTime::now());
-                print!("{table}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Sessions(args) => sessions(&args),
+        Command::Replay(args) => replay(&args),
     }
+}
+
+/// The recording directory of the configuration at `path`.
+fn recording_dir(path: &std::path::Path) -> Result<PathBuf> {
+    let loaded = config::load_without_secrets(path)?;
+    match loaded.config.recording {
+        Some(r) => Ok(r.dir),
+        None => bail!("{} has no [recording] section", path.display()),
+    }
+}
+
+fn sessions(args: &SessionsArgs) -> Result<ExitCode> {
+    if let Some(config) = &args.config {
+        let dir = recording_dir(config)?;
+        let since = args.since.map(|d| SystemTime::now() - d);
+        let (entries, bad) = sluice::record::list::recorded_sessions(&dir, since)
+            .with_context(|| format!("reading the session index in {}", dir.display()))?;
+        if bad > 0 {
+            eprintln!("warning: {bad} unreadable line(s) in the session index skipped");
+        }
+        if args.json {
+            for e in &entries {
+                println!("{}", serde_json::to_string(e)?);
+            }
+        } else {
+            print!("{}", sluice::record::list::render(&entries));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(url) = &args.gateway else {
+        bail!("give --gateway (live sessions) or --config (recorded sessions)");
+    };
+    let Some(token) = &args.token else {
+        bail!("--token is required to list a gateway's live sessions");
+    };
+    let token = secret_arg(token, "--token")?;
+    let gateway = sluice::admin::client::Gateway {
+        url,
+        ca_file: args.ca_file.as_deref(),
+        timeout: args.timeout,
+    };
+    let context = || format!("listing sessions at {url}");
+    if args.json {
+        let raw: serde_json::Value =
+            client::get_json(&gateway, api::SESSIONS_PATH, Some(&token)).with_context(context)?;
+        println!("{}", serde_json::to_string_pretty(&raw)?);
+    } else {
+        let answer: SessionsResponse =
+            client::get_json(&gateway, api::SESSIONS_PATH, Some(&token)).with_context(context)?;
+        let table = sluice::admin::session_table::render(&answer.sessions, SystemTime::now());
+        print!("{table}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn approvals(command: ApprovalsCommand) -> Result<ExitCode> {
@@ -397,6 +469,26 @@ fn decide(args: DecideArgs, approve: bool) -> Result<()> {
         decided.id, decided.subject, decided.resource, decided.fingerprint
     );
     Ok(())
+}
+
+fn replay(args: &ReplayArgs) -> Result<ExitCode> {
+    use sluice::record::{reader, transcript};
+    let dir = recording_dir(&args.config)?;
+    let recording = reader::read_session(&dir, args.session)?;
+    for w in &recording.warnings {
+        eprintln!("warning: {w}");
+    }
+    let t = transcript::build(&recording);
+    let mut out = String::new();
+    match args.format {
+        ReplayFormat::Text => transcript::text::render(&t, &mut out),
+        ReplayFormat::Json => transcript::to_json_lines(&t, &mut out)?,
+    }
+    print!("{out}");
+    if !recording.ended {
+        eprintln!("note: the session's end is not in the recording (still running, or cut short)");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn token(command: TokenCommand) -> Result<ExitCode> {

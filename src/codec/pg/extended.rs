@@ -5,7 +5,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::tag::frontend::{BIND, CLOSE, DESCRIBE, EXECUTE, PARSE, SYNC};
 use super::wire::{begin, finish, put_cstr, Reader};
-use super::{CodecError, Frame};
+use super::{CodecError, Frame, FORMAT_TEXT};
 
 /// Whether a Describe or Close names a prepared statement or a portal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +69,10 @@ pub struct Bind<'a> {
     pub statement: &'a [u8],
     /// Result column format codes (none: all text; one: for every column; else one each).
     pub result_formats: Vec<i16>,
+    /// The parameter format codes, as on the wire (two bytes each).
+    param_formats: &'a [u8],
+    /// The parameter count and values, as on the wire (length-prefixed, -1 for NULL).
+    param_values: &'a [u8],
 }
 
 impl<'a> Bind<'a> {
@@ -78,7 +82,8 @@ impl<'a> Bind<'a> {
         let portal = r.cstr()?;
         let statement = r.cstr()?;
         let formats = count(r.i16()?)?;
-        r.bytes(formats * 2)?;
+        let param_formats = r.bytes(formats * 2)?;
+        let values_at = r.position();
         let params = count(r.i16()?)?;
         for _ in 0..params {
             let len = r.i32()?;
@@ -88,6 +93,10 @@ impl<'a> Bind<'a> {
                 return Err(CodecError::Malformed("negative parameter length"));
             }
         }
+        let param_values = frame
+            .body()
+            .get(values_at..r.position())
+            .unwrap_or_default();
         let results = count(r.i16()?)?;
         let mut result_formats = Vec::with_capacity(results);
         for _ in 0..results {
@@ -98,6 +107,36 @@ impl<'a> Bind<'a> {
             portal,
             statement,
             result_formats,
+            param_formats,
+            param_values,
+        })
+    }
+
+    /// The parameters in order: each one's format code (the single code given applies to
+    /// all, none means text) and value (`None` for NULL), borrowed from the frame.
+    pub fn parameters(&self) -> impl Iterator<Item = (i16, Option<&'a [u8]>)> + '_ {
+        let formats: Vec<i16> = self
+            .param_formats
+            .chunks_exact(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        let mut r = Reader::new(self.param_values);
+        let n = r
+            .i16()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        (0..n).map_while(move |i| {
+            let format = match formats.len() {
+                0 => FORMAT_TEXT,
+                1 => formats[0],
+                _ => *formats.get(i)?,
+            };
+            let value = match r.i32().ok()? {
+                -1 => None,
+                len => Some(r.bytes(usize::try_from(len).ok()?).ok()?),
+            };
+            Some((format, value))
         })
     }
 }
@@ -236,6 +275,8 @@ mod tests {
         assert_eq!(b.portal, b"p");
         assert_eq!(b.statement, b"s");
         assert_eq!(b.result_formats, vec![0, 1]);
+        let params: Vec<_> = b.parameters().collect();
+        assert_eq!(params, [(1, Some(&b"abc"[..])), (1, None)]);
         // A parameter length running past the end is malformed, not a panic.
         let mut short = out.clone();
         short.truncate(short.len() - 6);
