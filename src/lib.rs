@@ -14,6 +14,8 @@ pub mod identity;
 pub mod mask;
 pub mod metrics;
 pub mod policy;
+#[cfg(feature = "profiler")]
+pub mod profiler;
 pub mod proxy;
 pub mod record;
 pub mod runtime;

@@ -323,7 +323,10 @@ fn run(command: Command) -> Result<ExitCode> {
             let loaded = config::load(&config)?;
             let shutdown = Arc::new(Shutdown::default());
             watch_signals(shutdown.clone())?;
-            runtime::serve(&loaded, shutdown)?;
+            let sampler = start_profiler()?;
+            let served = runtime::serve(&loaded, shutdown);
+            finish_profiler(sampler);
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { config } => match config::load(&config) {
@@ -633,6 +636,55 @@ fn issue(args: &IssueArgs) -> Result<String> {
         .context("minting the token")?;
     Ok(token)
 }
+
+/// The in-process profiler, when the environment asks for it (see `sluice::profiler`).
+#[cfg(feature = "profiler")]
+fn start_profiler() -> Result<Option<sluice::profiler::Sampler>> {
+    use sluice::profiler::{Sampler, Settings};
+    let Some(settings) = Settings::from_env()? else {
+        return Ok(None);
+    };
+    let sampler = Sampler::start(&settings)?;
+    tracing::info!(
+        hz = settings.hz,
+        out = %settings.out.display(),
+        "in-process profiler sampling; stacks are written at shutdown"
+    );
+    Ok(Some(sampler))
+}
+
+/// Without the `profiler` feature there is nothing to start; asking for it is only a warning,
+/// so a profiling run on the wrong build still serves and says why no profile appears.
+#[cfg(not(feature = "profiler"))]
+fn start_profiler() -> Result<Option<std::convert::Infallible>> {
+    if std::env::var_os("SLUICE_PROFILE").is_some_and(|f| !f.is_empty()) {
+        tracing::warn!(
+            "SLUICE_PROFILE is set but this sluice was built without the `profiler` feature \
+             (cargo build --release --features profiler): no profile will be written"
+        );
+    }
+    Ok(None)
+}
+
+/// Writes the profile, after the gateway has drained (or failed): a profile of a failed run
+/// is still worth having. A write error is logged; the gateway's own outcome stands.
+#[cfg(feature = "profiler")]
+fn finish_profiler(sampler: Option<sluice::profiler::Sampler>) {
+    let Some(sampler) = sampler else { return };
+    let out = sampler.out().to_path_buf();
+    match sampler.finish() {
+        Ok(w) => tracing::info!(
+            path = %w.path.display(),
+            samples = w.samples,
+            stacks = w.stacks,
+            "profile written"
+        ),
+        Err(e) => tracing::error!(path = %out.display(), "profile not written: {e}"),
+    }
+}
+
+#[cfg(not(feature = "profiler"))]
+fn finish_profiler(_: Option<std::convert::Infallible>) {}
 
 /// SIGINT and SIGTERM ask the gateway to drain and stop; a second one exits at once.
 fn watch_signals(shutdown: Arc<Shutdown>) -> Result<()> {

@@ -38,7 +38,11 @@ options:
   --loadgen PATH       sluice-loadgen binary (default: next to the sluice binary)
   --out DIR            run folder (default bench-harness/runs/<YYYY-MM-DD>-SCENARIO)
   --perf DIR           profile every gateway target with perf during its first-round runs and
-                       write DIR/<target>-<case>.svg flamegraphs (and .folded stacks)";
+                       write DIR/<target>-<case>.svg flamegraphs (and .folded stacks)
+  --profile DIR        the same with the gateway's in-process sampler instead of perf: each
+                       first-round run of a gateway target goes to a fresh gateway started with
+                       SLUICE_PROFILE and stopped gracefully after it (needs a sluice binary
+                       built with `--features profiler`)";
 
 /// The fixed targets, in the default run order.
 pub const TARGETS: &[&str] = &[
@@ -126,6 +130,8 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Where to write flamegraphs of the gateway targets, if profiling.
     pub perf: Option<PathBuf>,
+    /// Where to write flamegraphs from the gateways' in-process sampler, if profiling so.
+    pub profile: Option<PathBuf>,
     /// idle: connections held open.
     pub connections: u32,
     /// idle: queries per second over all connections.
@@ -157,6 +163,7 @@ impl Options {
             sluice_workers: 1,
             out: None,
             perf: None,
+            profile: None,
             connections: 1000,
             rate: 50,
             loadgen: PathBuf::new(),
@@ -184,11 +191,15 @@ impl Options {
                 "--sluice-workers" => opts.sluice_workers = number(flag, &value()?)?,
                 "--out" => opts.out = Some(PathBuf::from(value()?)),
                 "--perf" => opts.perf = Some(PathBuf::from(value()?)),
+                "--profile" => opts.profile = Some(PathBuf::from(value()?)),
                 "--connections" => opts.connections = number(flag, &value()?)?,
                 "--rate" => opts.rate = number(flag, &value()?)?,
                 "--loadgen" => loadgen = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown option {other}\n{USAGE}")),
             }
+        }
+        if opts.perf.is_some() && opts.profile.is_some() {
+            return Err("--perf and --profile each profile the first round: choose one".into());
         }
         opts.loadgen = loadgen.unwrap_or_else(|| crate::idle::default_loadgen(&opts.sluice));
         let workers_targets: Vec<String> = opts
@@ -351,5 +362,15 @@ mod tests {
             parse_for(Scenario::Connect, &[]).unwrap().protocols,
             ["simple"]
         );
+    }
+
+    #[test]
+    fn profile_option_takes_a_folder_and_excludes_perf() {
+        let opts = parse(&["--profile", "flamegraphs"]).unwrap();
+        assert_eq!(opts.profile, Some(PathBuf::from("flamegraphs")));
+        assert_eq!(opts.perf, None);
+        let err = parse(&["--profile", "a", "--perf", "b"]).unwrap_err();
+        assert!(err.contains("--perf and --profile"), "{err}");
+        assert!(parse(&["--profile"]).unwrap_err().contains("needs a value"));
     }
 }

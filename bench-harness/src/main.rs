@@ -8,6 +8,7 @@ mod cli;
 mod endpoint;
 mod flame;
 mod idle;
+mod inprocess;
 mod peer;
 mod perf;
 mod pgbench;

@@ -13,6 +13,7 @@ use crate::chart;
 use crate::cli::{self, Options};
 use crate::endpoint::Endpoint;
 use crate::idle;
+use crate::inprocess::{self, Sampled};
 use crate::peer::Peer;
 use crate::perf;
 use crate::pgbench;
@@ -38,6 +39,13 @@ pub fn run(opts: &Options) -> Result<(), String> {
     if let Some(note) = busy_machine() {
         say(&note);
         notes.push(note);
+    }
+    if opts.profile.is_some() {
+        notes.push(
+            "--profile: the first-round runs of gateway targets went to separate, self-sampling \
+             gateways; the time sluice adds by its own account covers only the other rounds"
+                .into(),
+        );
     }
 
     let spec = scenarios::spec(opts, &scratch.subdir("scripts")?)?;
@@ -206,15 +214,47 @@ pub fn run(opts: &Options) -> Result<(), String> {
                         .map(|c| c.taken())
                 };
                 let trail_before = trail_count();
+                let sampled = match (&opts.profile, round) {
+                    (Some(dir), 1)
+                        if gateways.iter().any(|g| g.endpoint().name == endpoint.name) =>
+                    {
+                        let name = format!("{}-{}", endpoint.name, slug(&case.label));
+                        match start_sampled(
+                            opts,
+                            &endpoint.name,
+                            &scratch,
+                            &pg,
+                            &password,
+                            dir,
+                            &name,
+                        ) {
+                            Ok(s) => Some(s),
+                            Err(e) => {
+                                say(&format!("  in-process profiling failed: {e}"));
+                                notes.push(format!("profiling {}: {e}", endpoint.name));
+                                None
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                // A sampled run's load goes to its own gateway, reported as the target.
+                let sampled_endpoint = sampled.as_ref().map(|s| s.endpoint().clone());
+                let endpoint = sampled_endpoint.as_ref().unwrap_or(endpoint);
                 let outcome = match &case.work {
                     Work::Pgbench(load) => {
                         pgbench::run(&pgbench_bin, endpoint, load, &log_dir).map(Outcome::Pgbench)
                     }
                     Work::Idle(load, script) => {
-                        let pid = gateways
-                            .iter()
-                            .find(|g| g.endpoint().name == endpoint.name)
-                            .map(Sluice::pid)
+                        let pid = sampled
+                            .as_ref()
+                            .map(Sampled::pid)
+                            .or_else(|| {
+                                gateways
+                                    .iter()
+                                    .find(|g| g.endpoint().name == endpoint.name)
+                                    .map(Sluice::pid)
+                            })
                             .or_else(|| {
                                 peers
                                     .iter()
@@ -246,6 +286,17 @@ pub fn run(opts: &Options) -> Result<(), String> {
                         f64::from(opts.duration),
                         transactions,
                     );
+                }
+                if let Some(sampled) = sampled {
+                    let (drawn, log) = sampled.finish(&endpoint.name, &case.label);
+                    raw.push((format!("{name}-sampled-serve.stderr.txt"), log));
+                    match drawn {
+                        Ok(svg) => say(&format!("  flamegraph: {}", svg.display())),
+                        Err(e) => {
+                            say(&format!("  in-process profiling failed: {e}"));
+                            notes.push(format!("profiling {}: {e}", endpoint.name));
+                        }
+                    }
                 }
                 match outcome {
                     Ok(Outcome::Pgbench(result)) => {
@@ -539,9 +590,44 @@ fn start_gateway(
         workers,
         profile,
         epoll,
+        &[],
     )?;
     s.rename(target);
     Ok(s)
+}
+
+/// `--profile`: a fresh gateway for one run of `target`, configured like the target's own
+/// (which keeps running beside it) in its own scratch subdirectory, sampling itself into
+/// `out/name.folded`.
+fn start_sampled(
+    opts: &Options,
+    target: &str,
+    scratch: &Scratch,
+    pg: &Postgres,
+    password: &str,
+    out: &Path,
+    name: &str,
+) -> Result<Sampled, String> {
+    let workers = cli::workers_of(target).unwrap_or(opts.sluice_workers);
+    let profile = profile_of(target);
+    let dir = scratch.subdir(&format!("{name}-sampled"))?;
+    let psql = pg.bindir().join("psql");
+    inprocess::Sampled::start(out, name, |env| {
+        let epoll = target == "sluice-epoll";
+        let mut s = Sluice::start(
+            &opts.sluice,
+            &dir,
+            pg.port(),
+            password,
+            workers,
+            profile,
+            epoll,
+            env,
+        )?;
+        s.rename(target);
+        s.endpoint().probe(&psql, Duration::from_secs(15))?;
+        Ok(s)
+    })
 }
 
 /// A case label as part of a file name: letters, digits and `-` only.

@@ -71,6 +71,8 @@ impl Sluice {
     /// `epoll` forces the legacy (epoll) driver instead of io_uring.
     /// `workers` 0 keeps init's default (one pinned shard per core); otherwise that many
     /// unpinned shards, so they share cores with PostgreSQL and pgbench the way pgbouncer does.
+    /// `serve_env` is added to the environment of `sluice serve` only.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         bin: &Path,
         dir: &Path,
@@ -79,6 +81,7 @@ impl Sluice {
         workers: u32,
         profile: Profile,
         epoll: bool,
+        serve_env: &[(String, String)],
     ) -> Result<Sluice, String> {
         if !bin.is_file() {
             return Err(format!(
@@ -151,6 +154,7 @@ impl Sluice {
             .env(PASSWORD_ENV, password)
             .env("RUST_LOG", "warn")
             .env("MONOIO_FORCE_LEGACY_DRIVER", if epoll { "1" } else { "0" })
+            .envs(serve_env.iter().map(|(k, v)| (k, v)))
             .args(["serve", "--config"])
             .arg(&config)
             .stdin(Stdio::null())
