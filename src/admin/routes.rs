@@ -39,12 +39,16 @@ pub fn render(
     endpoint: Endpoint,
     answers: &[Option<Arc<ShardSnapshot>>],
     audit: Option<&AuditCounters>,
+    recording: Option<&crate::record::RecordCounters>,
 ) -> Response {
     match endpoint {
         Endpoint::Metrics => {
             let mut text = prometheus::render(answers);
             if let Some(counters) = audit {
                 crate::audit::prometheus::render(counters, &mut text);
+            }
+            if let Some(counters) = recording {
+                crate::record::prometheus::render(counters, &mut text);
             }
             Response::new(200, prometheus::CONTENT_TYPE, text)
         }
@@ -81,7 +85,7 @@ mod tests {
         let m = crate::metrics::ShardMetrics::default();
         m.add(crate::metrics::Counter::Requests, 4);
         let answers = [Some(Arc::new(m.snapshot(0, 1)))];
-        let r = render(Endpoint::Stats, &answers, None);
+        let r = render(Endpoint::Stats, &answers, None, None);
         let report: StatsReport = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(report, StatsReport::build(&answers));
         assert_eq!(report.total.requests, 4);

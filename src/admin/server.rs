@@ -142,7 +142,10 @@ async fn exchange(mut tcp: TcpStream, peer: std::net::SocketAddr, shared: &Share
                 let answers = collect(&shared.collector).await;
                 let audit = shared.plane.audit.counters();
                 let audit = shared.plane.audit.enabled().then_some(&audit);
-                routes::render(endpoint, &answers, audit).encode(head_only)
+                let recorder = &shared.plane.recorder;
+                let recording = recorder.counters();
+                let recording = recorder.enabled().then_some(&recording);
+                routes::render(endpoint, &answers, audit, recording).encode(head_only)
             }
             Err(refused) => refused.encode(head.method == "HEAD"),
         },

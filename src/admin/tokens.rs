@@ -35,6 +35,8 @@ pub struct Plane {
     pub audit: Audit,
     /// Held statements waiting for a decision.
     pub approvals: Arc<Approvals>,
+    /// The session recorder, for its counters.
+    pub recorder: crate::record::Recorder,
 }
 
 /// One API request, its head already checked and its body read.

@@ -21,6 +21,7 @@ use crate::policy::{mask_key_from_signing_key, PolicySet};
 use crate::proxy::pg::catalog::Catalog;
 use crate::proxy::sessions::SessionRegistry;
 use crate::proxy::signal::{Broadcast, Pulse};
+use crate::record::Recorder;
 
 /// Why a snapshot could not be built from a validated configuration.
 #[derive(Debug, thiserror::Error)]
@@ -262,4 +263,6 @@ pub struct ShardCtx {
     pub decided: Pulse,
     /// Told of new approval requests.
     pub webhook: Webhook,
+    /// The session recorder (disabled when not configured).
+    pub recorder: Recorder,
 }

@@ -75,6 +75,7 @@ pub struct Running {
     threads: Vec<std::thread::JoinHandle<Result<(), RuntimeError>>>,
     control: Option<ControlPlane>,
     audit: Audit,
+    recorder: crate::record::Recorder,
 }
 
 /// Binds every listener, prints `listening <protocol> <address>` lines on stdout, and starts the
@@ -106,6 +107,11 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
         config.approvals.webhook_attempts,
     )
     .map_err(|e| StateError::Providers(format!("approvals.webhook_url: {e}")))?;
+    let recorder = match &config.recording {
+        Some(section) => crate::record::Recorder::start(section)
+            .map_err(|e| StateError::Providers(format!("recording: {e}")))?,
+        None => crate::record::Recorder::disabled(),
+    };
     let audit = match &config.audit {
         Some(section) => Audit::start(section)?,
         None => Audit::disabled(),
@@ -125,6 +131,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
                 ))
             };
             let plane = admin::Plane {
+                recorder: recorder.clone(),
                 approvals: approvals.clone(),
                 audit: audit.clone(),
                 providers,
@@ -178,6 +185,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
             audit: audit.clone(),
             approvals: approvals.clone(),
             webhook: webhook.clone(),
+            recorder: recorder.clone(),
         };
         let handle = std::thread::Builder::new()
             .name(format!("sluice-shard-{id}"))
@@ -191,6 +199,7 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
         threads,
         control,
         audit,
+        recorder,
     })
 }
 
@@ -217,6 +226,7 @@ impl Running {
         }
         // Everything the sessions and the control plane recorded reaches the disk.
         self.audit.shutdown();
+        self.recorder.shutdown();
         match first_error {
             Some(e) => Err(e),
             None => {

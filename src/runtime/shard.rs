@@ -16,6 +16,7 @@ use crate::identity::Revocations;
 use crate::metrics::{ShardMetrics, StatsInbox};
 use crate::proxy::sessions::SessionRegistry;
 use crate::proxy::state::{CancelRegistry, ShardCtx, Snapshot};
+use crate::record::Recorder;
 
 /// How often a shard looks at the shutdown flag, at requests for its statistics and at the
 /// revocation set (so a revoked token's sessions end well within a second).
@@ -37,6 +38,7 @@ pub struct Shard {
     pub audit: Audit,
     pub approvals: Arc<Approvals>,
     pub webhook: Webhook,
+    pub recorder: Recorder,
 }
 
 impl Shard {
@@ -107,6 +109,7 @@ impl Shard {
             approvals: self.approvals,
             decided: Default::default(),
             webhook: self.webhook,
+            recorder: self.recorder,
         });
         let answer_stats = || {
             self.stats

@@ -19,9 +19,21 @@ use crate::sql::{fingerprint_with, LexOptions};
 /// SQLSTATE of a statement the audit trail could not take (`audit.overflow = "fail"`).
 const AUDIT_UNAVAILABLE: &str = "58000";
 
+/// What a judgement is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JudgedKind {
+    /// A statement decided now: an audit event and a recorded decision.
+    Statement,
+    /// An allowed Parse: recorded with the statement text, audited at each execution.
+    Decision,
+    /// One execution of a prepared statement: an audit event only.
+    Execution,
+}
+
 /// What the policy decided about one message's statements, for its audit event.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Judged {
+    pub kind: JudgedKind,
     pub fingerprint: String,
     pub decision: &'static str,
     pub rule: Option<String>,
@@ -42,6 +54,7 @@ impl Judged {
             standard_conforming_strings: standard_strings,
         };
         Judged {
+            kind: JudgedKind::Statement,
             fingerprint: fingerprint_with(sql, opts),
             decision,
             rule,
@@ -151,6 +164,7 @@ impl SessionAudit {
 
     fn unrestricted(&self, fingerprint: String, read_at: Instant) {
         self.statement(Judged {
+            kind: JudgedKind::Statement,
             fingerprint,
             decision: "allow",
             rule: Some("unrestricted".into()),

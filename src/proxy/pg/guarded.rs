@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
+use super::audit::JudgedKind;
 use super::error::SessionError;
 use super::inspect::{Action, Held, Inspector, Refusal};
 use super::relay::{account, account_upstream, read_more, read_upstream, Exit, SessionState, Step};
@@ -256,6 +257,9 @@ pub async fn client_to_upstream<T: TableNames, H: Holds>(
         let mut next_read = std::pin::pin!(read_more(client, buf));
         let mut read_result = None;
         if let Some(chunk) = chunk {
+            if let Some(rec) = &state.recording {
+                rec.from_client(chunk.clone());
+            }
             let mut out = Outgoing::new(chunk.clone());
             for (range, frame) in frames(&chunk) {
                 match account(frame.tag, state, &mut syncs_since_work, read_at) {
@@ -312,12 +316,20 @@ async fn forward(
     read_at: Instant,
 ) -> Result<(), SessionError> {
     state.meter.absorb(&mut inspector.borrow_mut().tally);
-    if let Some(audit) = &state.audit {
-        let judged = std::mem::take(&mut inspector.borrow_mut().judged);
-        for j in judged {
+    let judged = std::mem::take(&mut inspector.borrow_mut().judged);
+    for j in judged {
+        if let (Some(rec), true) = (&state.recording, j.kind != JudgedKind::Execution) {
+            rec.decision(&j);
+        }
+        if let (Some(audit), true) = (&state.audit, j.kind != JudgedKind::Decision) {
             audit.statement(j);
         }
+    }
+    if let Some(audit) = &state.audit {
         audit.flush().await?;
+    }
+    if let Some(rec) = &state.recording {
+        rec.flush().await?;
     }
     if let Some(bytes) = out.finish() {
         let len = bytes.len();
@@ -361,9 +373,15 @@ pub async fn upstream_to_client<T: TableNames>(
             match out.finish() {
                 Some(bytes) => {
                     let len = bytes.len();
+                    if let Some(rec) = &state.recording {
+                        rec.to_client(&bytes);
+                    }
                     let issued_at = Instant::now();
                     client.send(bytes).await.map_err(SessionError::ClientIo)?;
                     state.meter.delivered(read_at, issued_at, len);
+                    if let Some(rec) = &state.recording {
+                        rec.flush().await?;
+                    }
                 }
                 // Everything was swallowed; answered round trips are still recorded.
                 None => state.meter.delivered(read_at, Instant::now(), 0),

@@ -8,6 +8,7 @@ pub mod guarded;
 pub mod hold;
 pub mod inspect;
 pub mod meter;
+pub mod recording;
 pub mod relay;
 mod scram;
 pub mod session;

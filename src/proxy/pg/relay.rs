@@ -18,6 +18,7 @@ use bytes::BytesMut;
 use super::audit::SessionAudit;
 use super::error::SessionError;
 use super::meter::SessionMeter;
+use super::recording::SessionRecording;
 use super::upstream::MAX_BACKEND_MESSAGE;
 use crate::codec::pg::{self, tag};
 use crate::metrics::{ShardMetrics, UNCLASSIFIED};
@@ -73,6 +74,8 @@ pub struct SessionState {
     pub meter: SessionMeter,
     /// The session's audit events; `None` when the trail is off.
     pub audit: Option<SessionAudit>,
+    /// The session's recording; `None` when recording is off.
+    pub recording: Option<SessionRecording>,
 }
 
 impl SessionState {
@@ -84,6 +87,7 @@ impl SessionState {
             statements: Default::default(),
             meter: SessionMeter::new(metrics),
             audit: None,
+            recording: None,
         }
     }
 
@@ -238,9 +242,14 @@ pub async fn client_to_upstream(
             audit.flush().await?;
         }
         if cut > 0 {
+            let chunk = buf.split_to(cut).freeze();
+            if let Some(rec) = &state.recording {
+                rec.from_client(chunk.clone());
+                rec.flush().await?;
+            }
             let issued_at = Instant::now();
             upstream
-                .write_all(buf.split_to(cut).freeze())
+                .write_all(chunk)
                 .await
                 .map_err(SessionError::UpstreamIo)?;
             state.meter.forwarded(read_at, issued_at, cut);
@@ -289,12 +298,19 @@ pub async fn upstream_to_client(
             }
         }
         if cut > 0 {
+            let chunk = buf.split_to(cut).freeze();
+            if let Some(rec) = &state.recording {
+                rec.to_client(&chunk);
+            }
             let issued_at = Instant::now();
             client
-                .write_all(buf.split_to(cut).freeze())
+                .write_all(chunk)
                 .await
                 .map_err(SessionError::ClientIo)?;
             state.meter.delivered(read_at, issued_at, cut);
+            if let Some(rec) = &state.recording {
+                rec.flush().await?;
+            }
         }
         if let Some(reason) = end {
             return Ok(Exit::End(reason));

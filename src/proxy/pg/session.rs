@@ -17,6 +17,7 @@ use super::error::SessionError;
 use super::guarded::{self, ClientWriter, TableNames};
 use super::hold::SessionHolds;
 use super::inspect::{Action, Inspector, INSUFFICIENT_PRIVILEGE};
+use super::recording::SessionRecording;
 use super::relay::{self, EndReason, Exit, SessionState};
 use super::upstream;
 use crate::audit::{Event, Kind};
@@ -184,6 +185,17 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let expiry = Instant::now() + expires_in;
     let mut state = SessionState::new(ctx.metrics.clone());
     state.audit = audit;
+    if ctx.recorder.enabled() {
+        let identity = Arc::new(super::audit::identity_of(claims, Some(&authed.label)));
+        state.recording = SessionRecording::start(
+            &ctx.recorder,
+            session_id,
+            identity,
+            &resource,
+            peer,
+            hello.tls,
+        );
+    }
     let shared_claims = Arc::new(claims.clone());
     let _listed = ctx.sessions.register(SessionEntry {
         id: session_id,
@@ -200,7 +212,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let mut ubuf = std::mem::take(&mut up.buf);
     let inspector = match inspector_for(policy, &up.statuses) {
         Ok(Some(i)) => {
-            i.borrow_mut().auditing = state.audit.is_some();
+            i.borrow_mut().auditing = state.audit.is_some() || state.recording.is_some();
             Some(i)
         }
         Ok(None) => None,
@@ -303,6 +315,9 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
             let _ = hello.writer.shutdown().await;
             info!(%peer, resource, error = %e, "session failed");
         }
+    }
+    if let Some(r) = &state.recording {
+        r.end(ending).await;
     }
     if let Some(a) = &state.audit {
         let mut e = a.event(Kind::SessionEnd, ending);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tracing::info;
 
-use super::super::audit::Judged;
+use super::super::audit::{Judged, JudgedKind};
 use super::{
     Action, Described, Expect, Held, HeldMessage, Inspector, Portal, Refusal, Statement,
     BLOCKED_NAME, BLOCKED_SQL, PROTOCOL_VIOLATION,
@@ -91,7 +91,10 @@ impl Inspector {
             };
             if defer_allowed && action == PolicyAction::Allow {
                 let took = started.elapsed();
-                let judged = Judged::new(text, self.standard_strings, "allow", rule, took);
+                let mut judged = Judged::new(text, self.standard_strings, "allow", rule, took);
+                judged.kind = JudgedKind::Decision;
+                self.judged.push(judged.clone());
+                judged.kind = JudgedKind::Execution;
                 self.deferred = Some(judged);
             } else {
                 self.audit_judged(text, action.as_str(), rule, started);
@@ -136,6 +139,7 @@ impl Inspector {
     fn audit_refused(&mut self, what: &'static str, started: Instant) {
         if self.auditing {
             self.judged.push(Judged {
+                kind: JudgedKind::Statement,
                 fingerprint: what.to_owned(),
                 decision: "block",
                 rule: None,
@@ -218,6 +222,7 @@ impl Inspector {
             }) => {
                 if self.auditing && refusal.is_none() {
                     self.deferred = Some(Judged {
+                        kind: JudgedKind::Execution,
                         fingerprint,
                         decision: "allow",
                         rule: Some(rule),
@@ -364,6 +369,7 @@ impl Inspector {
         if let Some(judged) = portal.and_then(|p| p.audit.as_deref()) {
             // Each execution of a prepared statement is one audited statement.
             let execution = Judged {
+                kind: JudgedKind::Execution,
                 fingerprint: judged.fingerprint.clone(),
                 decision: judged.decision,
                 rule: judged.rule.clone(),
