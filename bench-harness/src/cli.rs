@@ -21,11 +21,12 @@ options:
   --rounds N           rounds; each round runs every target once per case (default 2)
   --scale N            pgbench -i scale factor (default 10)
   --targets LIST       comma-separated, run in this order within each round:
-                       direct,sluice,sluice-policy,sluice-audit,pgbouncer,pgpool (default all;
-                       workers: direct and sluice-wN for each N); sluice is the pass-through
-                       admin role, sluice-policy a role with statement rules and masking,
-                       sluice-audit that role plus the audit trail as `sluice init` writes it
-                       (the other gateway targets run without a trail), sluice-wN the
+                       direct,sluice,sluice-policy,sluice-audit,sluice-record,pgbouncer,pgpool
+                       (default all; workers: direct and sluice-wN for each N); sluice is the
+                       pass-through admin role, sluice-policy a role with statement rules and
+                       masking, sluice-audit that role plus the audit trail and sluice-record
+                       that role plus session recording, each as `sluice init` writes it (the
+                       other gateway targets run without either), sluice-wN the
                        pass-through role on a gateway with N unpinned shards, sluice-epoll
                        the pass-through role on the legacy epoll driver instead of io_uring
   --protocols LIST     comma-separated: simple,prepared (default both; connect: simple)
@@ -50,6 +51,7 @@ pub const TARGETS: &[&str] = &[
     "sluice",
     "sluice-policy",
     "sluice-audit",
+    "sluice-record",
     "pgbouncer",
     "pgpool",
 ];
@@ -311,6 +313,7 @@ mod tests {
                 "sluice",
                 "sluice-policy",
                 "sluice-audit",
+                "sluice-record",
                 "pgbouncer",
                 "pgpool"
             ]

@@ -298,6 +298,15 @@ pub const COMPARISONS: &[Comparison] = &[
                thread to a file in its directory, as `sluice init` configures it) costs on top of \
                the full policy",
     },
+    Comparison {
+        base: "sluice-policy",
+        target: "sluice-record",
+        labels: ("policy", "record"),
+        what: "What session recording (every message each way and every decision, rows up to \
+               `max_statement_bytes` per request, written by the recorder thread to segment files \
+               in the gateway's directory, as `sluice init` configures it) costs on top of the \
+               full policy",
+    },
 ];
 
 impl Comparison {

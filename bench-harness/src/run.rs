@@ -130,7 +130,10 @@ pub fn run(opts: &Options) -> Result<(), String> {
         let checked = started
             .and_then(|e| e.probe(&psql, Duration::from_secs(15)).map(|()| e))
             .and_then(|e| {
-                if target == "sluice-policy" || target == "sluice-audit" {
+                if matches!(
+                    target.as_str(),
+                    "sluice-policy" | "sluice-audit" | "sluice-record"
+                ) {
                     sluice_policy::verify(&e, &psql)?;
                 }
                 // Every gateway runs with the audit trail exactly when its target says so.
@@ -521,7 +524,7 @@ fn keep(peers: &mut Vec<Peer>, peer: Peer) -> Endpoint {
 fn is_gateway(target: &str) -> bool {
     matches!(
         target,
-        "sluice" | "sluice-policy" | "sluice-audit" | "sluice-epoll"
+        "sluice" | "sluice-policy" | "sluice-audit" | "sluice-record" | "sluice-epoll"
     ) || cli::workers_of(target).is_some()
 }
 
@@ -530,6 +533,7 @@ fn profile_of(target: &str) -> Profile {
     match target {
         "sluice-policy" => Profile::Policy,
         "sluice-audit" => Profile::PolicyAudit,
+        "sluice-record" => Profile::PolicyRecord,
         _ => Profile::PassThrough,
     }
 }

@@ -28,6 +28,9 @@ pub enum Profile {
     /// The policy role plus the audit trail as `sluice init` writes it: one event per
     /// statement, written to a file in the gateway's directory.
     PolicyAudit,
+    /// The policy role plus session recording as `sluice init` writes it (segment files in the
+    /// gateway's directory), without the audit trail.
+    PolicyRecord,
 }
 
 impl Profile {
@@ -37,7 +40,13 @@ impl Profile {
             Profile::PassThrough => "sluice",
             Profile::Policy => "sluice-policy",
             Profile::PolicyAudit => "sluice-audit",
+            Profile::PolicyRecord => "sluice-record",
         }
+    }
+
+    /// Whether the gateway keeps init's `[recording]` section.
+    pub fn recorded(self) -> bool {
+        self == Profile::PolicyRecord
     }
 
     /// Whether the gateway keeps init's `[audit]` section.
@@ -48,7 +57,7 @@ impl Profile {
     fn role(self) -> &'static str {
         match self {
             Profile::PassThrough => "admin",
-            Profile::Policy | Profile::PolicyAudit => sluice_policy::ROLE,
+            Profile::Policy | Profile::PolicyAudit | Profile::PolicyRecord => sluice_policy::ROLE,
         }
     }
 }
@@ -118,6 +127,13 @@ impl Sluice {
             text = audit_trail::without(&text);
             None
         };
+        if !profile.recorded() {
+            text = crate::toml_section::strip(
+                &text,
+                "recording",
+                "# [recording] removed by bench-harness: only target sluice-record records.\n",
+            );
+        }
         if profile != Profile::PassThrough {
             text.push_str(&sluice_policy::role_toml("bench"));
         }

@@ -99,6 +99,11 @@ pub fn run(listen: &str, shutdown: Arc<Shutdown>) -> anyhow::Result<()> {
             file.display()
         );
     }
+    if loaded.config.recording.is_some() {
+        let cfg = config_path.display();
+        println!("Recorded sessions: sluice sessions --config {cfg} --since 1h");
+        println!("  and one of them: sluice replay --config {cfg} SESSION");
+    }
     println!("(Ctrl-C stops the demo and removes everything)");
     use std::io::Write;
     let _ = std::io::stdout().flush();

@@ -241,6 +241,19 @@ overflow = "block"
 # stdout = true
 # syslog = true                 # to /dev/log, facility authpriv
 
+# Session recordings: every session's statements, parameters, decisions and results as the
+# client received them (after masking), up to max_statement_bytes of rows per request, in
+# checksummed segment files. `sluice sessions --config F --since 1h` lists them and
+# `sluice replay --config F SESSION` prints one. overflow = "block" makes a session wait for a
+# slow disk, "fail" ends it; nothing is dropped silently.
+[recording]
+dir = "recordings"
+segment_bytes = 67108864       # a new segment at 64 MiB
+retention = "7d"
+flush_interval = "1s"
+max_statement_bytes = 65536
+overflow = "block"
+
 [[resource]]
 name = {resource}
 kind = "postgres"
