@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -79,6 +79,8 @@ const RETRY_PAUSES: [Duration; 3] = [
 const RETRY_PAUSES: [Duration; 3] = [Duration::from_millis(1); 3];
 /// How often expired segments are looked for, besides start and rotation.
 const RETENTION_CHECK: Duration = Duration::from_secs(600);
+/// How long the writer sleeps when it found the queue empty.
+const NAP: Duration = Duration::from_millis(2);
 /// At most one warning per period, with the number of errors in between.
 const COMPLAINT_PERIOD: Duration = Duration::from_secs(10);
 
@@ -380,13 +382,15 @@ impl Writer {
                 }
                 next_retention = now + RETENTION_CHECK;
             }
-            let msg = match self
-                .rx
-                .recv_timeout(next_tick.saturating_duration_since(now))
-            {
+            // Nap rather than block on the queue: a sender then never has a sleeping receiver
+            // to wake, so handing over a batch costs the shard no system call.
+            let msg = match self.rx.try_recv() {
                 Ok(msg) => msg,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    std::thread::sleep(NAP.min(next_tick.saturating_duration_since(now)));
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => break,
             };
             if !self.take(msg) {
                 break;
