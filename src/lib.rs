@@ -13,6 +13,7 @@ pub mod http_client;
 pub mod identity;
 pub mod mask;
 pub mod metrics;
+pub mod offcore;
 pub mod policy;
 #[cfg(feature = "profiler")]
 pub mod profiler;

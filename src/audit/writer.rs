@@ -54,41 +54,29 @@ pub(super) struct Outputs {
     pub syslog: Option<Syslog>,
 }
 
-/// A warning at most once per period per output, with the number of errors in between.
+/// A failing output, warned about at most once per period.
 struct Complaint {
     what: &'static str,
-    last: Option<Instant>,
-    unreported: u64,
+    limit: crate::offcore::Complaint,
 }
-
-const COMPLAINT_PERIOD: Duration = Duration::from_secs(10);
 
 impl Complaint {
     fn new(what: &'static str) -> Complaint {
         Complaint {
             what,
-            last: None,
-            unreported: 0,
+            limit: Default::default(),
         }
     }
 
     fn error(&mut self, e: &io::Error) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < COMPLAINT_PERIOD)
-        {
-            self.unreported += 1;
-            return;
+        if let Some(unreported) = self.limit.failed(Instant::now()) {
+            warn!(
+                output = self.what,
+                error = %e,
+                errors_since_last_warning = unreported,
+                "audit output failed"
+            );
         }
-        warn!(
-            output = self.what,
-            error = %e,
-            errors_since_last_warning = self.unreported,
-            "audit output failed"
-        );
-        self.last = Some(now);
-        self.unreported = 0;
     }
 }
 

@@ -43,6 +43,16 @@ const ADDED_BOUNDS: &[u64] = &[
     1_000_000_000,
 ];
 
+/// Appends single-value series, each with its HELP and TYPE lines: (name, type, help, value).
+pub fn scalars(out: &mut String, series: &[(&str, &str, &str, u64)]) {
+    use std::fmt::Write as _;
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
 /// Renders every series. A shard that did not answer (`None`) shows only `sluice_shard_up 0`.
 pub fn render(answers: &[Option<Arc<ShardSnapshot>>]) -> String {
     let mut out = String::with_capacity(16 * 1024);

@@ -1,8 +1,6 @@
 //! The recorder's series in the Prometheus text exposition (format 0.0.4), appended to the
 //! gateway's `/metrics` page. Gateway-wide: there is one writer, so no `shard` label.
 
-use std::fmt::Write;
-
 use super::RecordCounters;
 
 /// Appends every recorder series to `out`.
@@ -51,11 +49,7 @@ pub fn render(c: &RecordCounters, out: &mut String) {
             c.queued,
         ),
     ];
-    for (name, kind, help, value) in series {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let _ = writeln!(out, "{name} {value}");
-    }
+    crate::metrics::prometheus::scalars(out, &series);
 }
 
 #[cfg(test)]

@@ -81,8 +81,6 @@ const RETRY_PAUSES: [Duration; 3] = [Duration::from_millis(1); 3];
 const RETENTION_CHECK: Duration = Duration::from_secs(600);
 /// How long the writer sleeps when it found the queue empty.
 const NAP: Duration = Duration::from_millis(2);
-/// At most one warning per period, with the number of errors in between.
-const COMPLAINT_PERIOD: Duration = Duration::from_secs(10);
 
 /// The recording directory as the writer holds it.
 pub(super) struct Store {
@@ -315,29 +313,19 @@ impl Group {
     }
 }
 
-/// A warning at most once per period, with the number of errors in between.
-struct Complaint {
-    last: Option<Instant>,
-    unreported: u64,
-}
+/// Failed writes, warned about at most once per period.
+#[derive(Default)]
+struct Complaint(crate::offcore::Complaint);
 
 impl Complaint {
     fn error(&mut self, what: &str, e: &io::Error) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < COMPLAINT_PERIOD)
-        {
-            self.unreported += 1;
-            return;
+        if let Some(unreported) = self.0.failed(Instant::now()) {
+            warn!(
+                error = %e,
+                errors_since_last_warning = unreported,
+                "recording: {what} failed"
+            );
         }
-        warn!(
-            error = %e,
-            errors_since_last_warning = self.unreported,
-            "recording: {what} failed"
-        );
-        self.last = Some(now);
-        self.unreported = 0;
     }
 }
 
@@ -358,10 +346,7 @@ impl Writer {
             shared,
             interval,
             group: Group::default(),
-            complaint: Complaint {
-                last: None,
-                unreported: 0,
-            },
+            complaint: Complaint::default(),
         }
     }
 
