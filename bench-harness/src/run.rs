@@ -456,7 +456,7 @@ fn write(
     targets: &[String],
 ) -> Result<(), String> {
     let put = |path: &Path, text: &str| {
-        fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        fs::write(path, portable(text)).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
     fs::create_dir_all(out.join("raw"))
         .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -656,4 +656,39 @@ fn secret() -> String {
     (0..2)
         .map(|_| format!("{:016x}", RandomState::new().build_hasher().finish()))
         .collect()
+}
+
+/// `text` with the checkout's directory left out of paths (they read relative to the
+/// repository) and the temporary directory written `$TMPDIR`, so a run folder says nothing
+/// about the machine's layout.
+fn portable(text: &str) -> String {
+    let mut out = text.to_owned();
+    if let Ok(dir) = std::env::current_dir() {
+        out = out.replace(&format!("{}/", dir.display()), "");
+    }
+    let tmp = std::env::temp_dir();
+    let tmp = tmp.to_string_lossy();
+    let tmp = tmp.trim_end_matches('/');
+    if !tmp.is_empty() {
+        out = out.replace(&format!("{tmp}/"), "$TMPDIR/");
+    }
+    out
+}
+
+#[cfg(test)]
+mod portable_tests {
+    #[test]
+    fn run_folders_hold_no_absolute_checkout_or_temporary_paths() {
+        let here = std::env::current_dir().unwrap();
+        let tmp = std::env::temp_dir();
+        let text = format!(
+            "{}/target/release/sluice --out {}/sluice-bench-1/x",
+            here.display(),
+            tmp.display().to_string().trim_end_matches('/')
+        );
+        assert_eq!(
+            super::portable(&text),
+            "target/release/sluice --out $TMPDIR/sluice-bench-1/x"
+        );
+    }
 }

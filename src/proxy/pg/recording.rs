@@ -19,6 +19,19 @@ use crate::record::{Batch, Item, Recorder};
 /// SQLSTATE of a statement the recorder could not take (`recording.overflow = "fail"`).
 const RECORDER_UNAVAILABLE: &str = "58000";
 
+/// Chunks up to this size are copied for the recorder rather than shared: a shared chunk keeps
+/// the relay's read buffer from being reused until the recorder thread has written it, so every
+/// later read would allocate a new buffer.
+const COPY_BELOW: usize = 16 << 10;
+
+fn detached(bytes: Bytes) -> Bytes {
+    if bytes.len() <= COPY_BELOW {
+        Bytes::copy_from_slice(&bytes)
+    } else {
+        bytes
+    }
+}
+
 /// The recording side of one session.
 pub struct SessionRecording {
     recorder: Recorder,
@@ -67,6 +80,7 @@ impl SessionRecording {
     /// Whole messages the client sent.
     pub fn from_client(&self, bytes: Bytes) {
         let at = self.started.elapsed();
+        let bytes = detached(bytes);
         self.items.borrow_mut().push(Item::FromClient { at, bytes });
     }
 
@@ -121,7 +135,7 @@ impl SessionRecording {
             }
         }
         let out = match filtered {
-            None => bytes.clone(),
+            None => detached(bytes.clone()),
             Some(f) => f.freeze(),
         };
         if !out.is_empty() {
@@ -139,7 +153,7 @@ impl SessionRecording {
     /// Hands the queued items to the recorder. With `overflow = "block"` this waits (only this
     /// session); with `fail`, a refusal ends the session.
     pub async fn flush(&self) -> Result<(), SessionError> {
-        let items = std::mem::take(&mut *self.items.borrow_mut());
+        let items = std::mem::replace(&mut *self.items.borrow_mut(), Vec::with_capacity(4));
         if items.is_empty() {
             return Ok(());
         }

@@ -212,7 +212,10 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let mut ubuf = std::mem::take(&mut up.buf);
     let inspector = match inspector_for(policy, &up.statuses) {
         Ok(Some(i)) => {
-            i.borrow_mut().auditing = state.audit.is_some() || state.recording.is_some();
+            let mut hooks = i.borrow_mut();
+            hooks.auditing = state.audit.is_some() || state.recording.is_some();
+            hooks.fingerprints = state.audit.is_some();
+            drop(hooks);
             Some(i)
         }
         Ok(None) => None,

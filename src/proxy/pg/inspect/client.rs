@@ -91,7 +91,7 @@ impl Inspector {
             };
             if defer_allowed && action == PolicyAction::Allow {
                 let took = started.elapsed();
-                let mut judged = Judged::new(text, self.standard_strings, "allow", rule, took);
+                let mut judged = self.judged_of(text, "allow", rule, took);
                 judged.kind = JudgedKind::Decision;
                 self.judged.push(judged.clone());
                 judged.kind = JudgedKind::Execution;
@@ -120,6 +120,28 @@ impl Inspector {
         }
     }
 
+    /// The record of a judged statement text; fingerprinted only when the audit trail wants
+    /// it (a recording keeps the text itself).
+    fn judged_of(
+        &self,
+        text: &str,
+        decision: &'static str,
+        rule: Option<String>,
+        took: std::time::Duration,
+    ) -> Judged {
+        if self.fingerprints {
+            Judged::new(text, self.standard_strings, decision, rule, took)
+        } else {
+            Judged {
+                kind: JudgedKind::Statement,
+                fingerprint: String::new(),
+                decision,
+                rule,
+                took,
+            }
+        }
+    }
+
     /// Notes a judged statement text for the audit trail (when auditing).
     fn audit_judged(
         &mut self,
@@ -130,7 +152,7 @@ impl Inspector {
     ) {
         if self.auditing {
             let took = started.elapsed();
-            let judged = Judged::new(text, self.standard_strings, decision, rule, took);
+            let judged = self.judged_of(text, decision, rule, took);
             self.judged.push(judged);
         }
     }

@@ -189,8 +189,11 @@ pub struct Inspector {
     plans: Vec<CachedPlan>,
     /// Statements refused so far, for the session log.
     pub blocked: u64,
-    /// Whether each judged message is recorded in [`Inspector::judged`] for the audit trail.
+    /// Whether each judged message is recorded in [`Inspector::judged`] for the audit trail
+    /// or the recording.
     pub auditing: bool,
+    /// Whether judged statements are fingerprinted (the audit trail needs it).
+    pub fingerprints: bool,
     /// Messages judged since the relay last collected them for the audit trail.
     pub judged: Vec<Judged>,
     /// The message held for approval, if any.
@@ -253,6 +256,7 @@ impl Inspector {
             plans: Vec::new(),
             blocked: 0,
             auditing: false,
+            fingerprints: false,
             judged: Vec::new(),
             held: None,
             deferred: None,
