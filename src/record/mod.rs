@@ -197,6 +197,13 @@ impl Recorder {
         self.inner.is_some()
     }
 
+    /// Whether a full queue refuses (`overflow = "fail"`) rather than waits.
+    pub fn fails_when_full(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|i| i.overflow == RecordingOverflow::Fail)
+    }
+
     /// Result bytes to keep per statement (`usize::MAX` when disabled: nothing to cap).
     pub fn max_statement_bytes(&self) -> usize {
         self.inner

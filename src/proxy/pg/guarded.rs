@@ -329,7 +329,7 @@ async fn forward(
         audit.flush().await?;
     }
     if let Some(rec) = &state.recording {
-        rec.flush().await?;
+        rec.flush_before_forward().await?;
     }
     if let Some(bytes) = out.finish() {
         let len = bytes.len();

@@ -43,6 +43,8 @@ pub struct SessionRecording {
     dropped_bytes: Cell<u64>,
     dropped_rows: Cell<u64>,
     max: usize,
+    /// Whether a full recorder refuses statements (they are then handed over before they run).
+    strict: bool,
 }
 
 impl SessionRecording {
@@ -74,6 +76,7 @@ impl SessionRecording {
             dropped_bytes: Cell::new(0),
             dropped_rows: Cell::new(0),
             max: recorder.max_statement_bytes(),
+            strict: recorder.fails_when_full(),
         })
     }
 
@@ -147,6 +150,17 @@ impl SessionRecording {
                 bytes: trunc.0,
                 rows: trunc.1,
             });
+        }
+    }
+
+    /// Hands the client's messages to the recorder before they are forwarded, when a full
+    /// recorder must be able to refuse them (`overflow = "fail"`); otherwise they go with the
+    /// answer, one batch per round trip.
+    pub async fn flush_before_forward(&self) -> Result<(), SessionError> {
+        if self.strict {
+            self.flush().await
+        } else {
+            Ok(())
         }
     }
 

@@ -245,7 +245,7 @@ pub async fn client_to_upstream(
             let chunk = buf.split_to(cut).freeze();
             if let Some(rec) = &state.recording {
                 rec.from_client(chunk.clone());
-                rec.flush().await?;
+                rec.flush_before_forward().await?;
             }
             let issued_at = Instant::now();
             upstream
