@@ -27,6 +27,76 @@ impl Complaint {
     }
 }
 
+/// The sending end of a writer thread: its bounded queue, whether it still takes messages, and
+/// the thread to join on shutdown.
+pub struct Lane<M> {
+    tx: std::sync::mpsc::SyncSender<M>,
+    closed: std::sync::atomic::AtomicBool,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl<M> Lane<M> {
+    /// A lane to the writer `thread` that reads what `tx` sends.
+    pub fn new(tx: std::sync::mpsc::SyncSender<M>, thread: std::thread::JoinHandle<()>) -> Self {
+        Lane {
+            tx,
+            closed: Default::default(),
+            thread: std::sync::Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Whether the writer stopped taking messages (shutdown).
+    pub fn closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Queues `m` without blocking.
+    pub fn try_send(&self, m: M) -> Result<(), std::sync::mpsc::TrySendError<M>> {
+        self.tx.try_send(m)
+    }
+
+    /// Stops taking messages, sends `stop` (waiting for room: the writer is emptying the
+    /// queue) and joins the writer. Later calls return at once; `what` names the writer in a
+    /// warning if it panicked.
+    pub fn shutdown(&self, stop: M, what: &str) {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(thread) = thread else {
+            return;
+        };
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        let _ = self.tx.send(stop);
+        if thread.join().is_err() {
+            tracing::warn!("{what}: the writer thread panicked; what was queued may be lost");
+        }
+    }
+
+    /// Tests: queues `m`, waiting for room.
+    #[cfg(test)]
+    pub fn send(&self, m: M) -> Result<(), std::sync::mpsc::SendError<M>> {
+        self.tx.send(m)
+    }
+
+    /// Tests: stops the writer until the returned sender is dropped. `pause` builds the
+    /// writer's pause message from an acknowledgement sender and a gate.
+    #[cfg(test)]
+    pub fn pause(
+        &self,
+        pause: impl FnOnce(std::sync::mpsc::SyncSender<()>, std::sync::mpsc::Receiver<()>) -> M,
+    ) -> std::sync::mpsc::SyncSender<()> {
+        let (ack, acked) = std::sync::mpsc::sync_channel(1);
+        let (gate_tx, gate) = std::sync::mpsc::sync_channel(1);
+        if self.tx.send(pause(ack, gate)).is_ok() {
+            let _ = acked.recv();
+        }
+        gate_tx
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,10 +29,11 @@ mod writer;
 
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+#[cfg(test)]
+use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{sync_channel, TrySendError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::warn;
@@ -111,11 +112,9 @@ pub struct Audit {
 }
 
 struct Inner {
-    tx: SyncSender<Msg>,
+    lane: crate::offcore::Lane<Msg>,
     shared: Arc<Shared>,
     overflow: Overflow,
-    closed: AtomicBool,
-    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Why an event did not enter the queue.
@@ -204,11 +203,9 @@ impl Audit {
             .map_err(AuditError::Spawn)?;
         Ok(Audit {
             inner: Some(Arc::new(Inner {
-                tx,
+                lane: crate::offcore::Lane::new(tx, thread),
                 shared,
                 overflow,
-                closed: AtomicBool::new(false),
-                thread: Mutex::new(Some(thread)),
             })),
         })
     }
@@ -286,34 +283,16 @@ impl Audit {
     /// Stops taking events, writes everything queued, flushes and syncs, and joins the
     /// writer. Blocks the calling thread until then; later calls return at once.
     pub fn shutdown(&self) {
-        let Some(inner) = &self.inner else {
-            return;
-        };
-        let Some(thread) = inner
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
-            return;
-        };
-        inner.closed.store(true, Ordering::Release);
-        // Waits for a free slot if the queue is full: the writer is emptying it.
-        let _ = inner.tx.send(Msg::Shutdown);
-        if thread.join().is_err() {
-            warn!("audit: the writer thread panicked; queued events may be lost");
+        if let Some(inner) = &self.inner {
+            inner.lane.shutdown(Msg::Shutdown, "audit");
         }
     }
 
     /// Tests: stops the writer from taking events until the returned sender is dropped.
     #[cfg(test)]
     pub(crate) fn pause_writer(&self) -> SyncSender<()> {
-        let inner = self.inner.as_ref().expect("an enabled audit trail");
-        let (ack, acked) = sync_channel(1);
-        let (gate_tx, gate) = sync_channel(1);
-        inner.tx.send(Msg::Pause { ack, gate }).unwrap();
-        acked.recv().unwrap();
-        gate_tx
+        let inner = self.inner.as_ref().expect("an enabled writer");
+        inner.lane.pause(|ack, gate| Msg::Pause { ack, gate })
     }
 }
 
@@ -330,12 +309,12 @@ impl Inner {
     // common path nothing but the waiting path an allocation per retry.
     #[allow(clippy::result_large_err)]
     fn offer(&self, e: Event) -> Result<(), Offer> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.lane.closed() {
             return Err(Offer::Closed);
         }
         // Raised before the send so that the writer's decrement never comes first.
         self.shared.queued.fetch_add(1, Ordering::Relaxed);
-        let result = self.tx.try_send(Msg::Event(e));
+        let result = self.lane.try_send(Msg::Event(e));
         if result.is_err() {
             self.shared.queued.fetch_sub(1, Ordering::Relaxed);
         }

@@ -31,14 +31,14 @@ mod writer;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+#[cfg(test)]
+use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{sync_channel, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tracing::warn;
 
 use crate::audit::Identity;
 use crate::config::{RecordingOverflow, RecordingSection};
@@ -143,12 +143,10 @@ pub struct Recorder {
 }
 
 struct Inner {
-    tx: SyncSender<Msg>,
+    lane: crate::offcore::Lane<Msg>,
     shared: Arc<Shared>,
     overflow: RecordingOverflow,
     max_statement_bytes: usize,
-    closed: AtomicBool,
-    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// The shortest flush interval the writer honours: it must not spin.
@@ -177,12 +175,10 @@ impl Recorder {
             .map_err(RecordError::Spawn)?;
         Ok(Recorder {
             inner: Some(Arc::new(Inner {
-                tx,
+                lane: crate::offcore::Lane::new(tx, thread),
                 shared,
                 overflow: section.overflow,
                 max_statement_bytes: section.max_statement_bytes,
-                closed: AtomicBool::new(false),
-                thread: Mutex::new(Some(thread)),
             })),
         })
     }
@@ -255,34 +251,16 @@ impl Recorder {
     /// Stops taking batches, writes everything queued, syncs, and joins the writer. Blocks
     /// the calling thread until then; later calls return at once.
     pub fn shutdown(&self) {
-        let Some(inner) = &self.inner else {
-            return;
-        };
-        let Some(thread) = inner
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
-            return;
-        };
-        inner.closed.store(true, Ordering::Release);
-        // Waits for a free slot if the queue is full: the writer is emptying it.
-        let _ = inner.tx.send(Msg::Shutdown);
-        if thread.join().is_err() {
-            warn!("recording: the writer thread panicked; queued batches may be lost");
+        if let Some(inner) = &self.inner {
+            inner.lane.shutdown(Msg::Shutdown, "recording");
         }
     }
 
     /// Tests: stops the writer from taking batches until the returned sender is dropped.
     #[cfg(test)]
     pub(crate) fn pause_writer(&self) -> SyncSender<()> {
-        let inner = self.inner.as_ref().expect("an enabled recorder");
-        let (ack, acked) = sync_channel(1);
-        let (gate_tx, gate) = sync_channel(1);
-        inner.tx.send(Msg::Pause { ack, gate }).unwrap();
-        acked.recv().unwrap();
-        gate_tx
+        let inner = self.inner.as_ref().expect("an enabled writer");
+        inner.lane.pause(|ack, gate| Msg::Pause { ack, gate })
     }
 }
 
@@ -298,12 +276,12 @@ impl Inner {
     /// Puts `batch` in the queue; on failure, `Some(batch)` back when the queue is full,
     /// `None` when the writer has stopped.
     fn offer(&self, batch: Batch) -> Result<(), Option<Batch>> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.lane.closed() {
             return Err(None);
         }
         // Raised before the send so that the writer's decrement never comes first.
         self.shared.queued.fetch_add(1, Ordering::Relaxed);
-        let result = self.tx.try_send(Msg::Batch(batch));
+        let result = self.lane.try_send(Msg::Batch(batch));
         if result.is_err() {
             self.shared.queued.fetch_sub(1, Ordering::Relaxed);
         }

@@ -441,14 +441,14 @@ fn a_failed_write_is_retried_in_a_new_segment_and_counted_lost_only_after_the_la
             std::thread::sleep(ms(2));
         }
     };
-    inner.tx.send(writer::Msg::FailWrites(2)).unwrap();
+    inner.lane.send(writer::Msg::FailWrites(2)).unwrap();
     block_on(rec.record(batch(1, session_items(1)))).unwrap();
     settle(1);
     // Every attempt fails: lost, loudly.
-    inner.tx.send(writer::Msg::FailWrites(100)).unwrap();
+    inner.lane.send(writer::Msg::FailWrites(100)).unwrap();
     block_on(rec.record(batch(2, session_items(2)))).unwrap();
     settle(2);
-    inner.tx.send(writer::Msg::FailWrites(0)).unwrap();
+    inner.lane.send(writer::Msg::FailWrites(0)).unwrap();
     block_on(rec.record(batch(3, session_items(3)))).unwrap();
     rec.shutdown();
     let c = rec.counters();
