@@ -36,6 +36,10 @@ pub enum StateError {
     Policy(Vec<String>),
     #[error("{0}")]
     Providers(String),
+    #[error("approvals.webhook_url: {0}")]
+    Webhook(String),
+    #[error("recording: {0}")]
+    Recording(String),
 }
 
 /// A listener's client-facing settings.

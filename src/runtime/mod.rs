@@ -106,10 +106,10 @@ pub fn start(loaded: &LoadedConfig, shutdown: Arc<Shutdown>) -> Result<Running, 
         config.approvals.webhook_ca_file.clone(),
         config.approvals.webhook_attempts,
     )
-    .map_err(|e| StateError::Providers(format!("approvals.webhook_url: {e}")))?;
+    .map_err(StateError::Webhook)?;
     let recorder = match &config.recording {
         Some(section) => crate::record::Recorder::start(section)
-            .map_err(|e| StateError::Providers(format!("recording: {e}")))?,
+            .map_err(|e| StateError::Recording(e.to_string()))?,
         None => crate::record::Recorder::disabled(),
     };
     let audit = match &config.audit {

@@ -213,7 +213,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, listener: usize, ctx: Rc<Sh
     let inspector = match inspector_for(policy, &up.statuses) {
         Ok(Some(i)) => {
             let mut hooks = i.borrow_mut();
-            hooks.auditing = state.audit.is_some() || state.recording.is_some();
+            hooks.judging = state.audit.is_some() || state.recording.is_some();
             hooks.fingerprints = state.audit.is_some();
             drop(hooks);
             Some(i)

@@ -84,7 +84,7 @@ impl Inspector {
                 self.tally.statements(class, action, n);
             }
         }
-        if self.auditing {
+        if self.judging {
             let rule = match &verdict {
                 Verdict::Allow => self.policy.rule_path().map(str::to_owned),
                 Verdict::Block(b) => Some(b.rule.clone()),
@@ -150,7 +150,7 @@ impl Inspector {
         rule: Option<String>,
         started: Instant,
     ) {
-        if self.auditing {
+        if self.judging {
             let took = started.elapsed();
             let judged = self.judged_of(text, decision, rule, took);
             self.judged.push(judged);
@@ -159,7 +159,7 @@ impl Inspector {
 
     /// Notes a refused message without statement text (`what` stands for it in the trail).
     fn audit_refused(&mut self, what: &'static str, started: Instant) {
-        if self.auditing {
+        if self.judging {
             self.judged.push(Judged {
                 kind: JudgedKind::Statement,
                 fingerprint: what.to_owned(),
@@ -242,7 +242,7 @@ impl Inspector {
                 fingerprint,
                 rule,
             }) => {
-                if self.auditing && refusal.is_none() {
+                if self.judging && refusal.is_none() {
                     self.deferred = Some(Judged {
                         kind: JudgedKind::Execution,
                         fingerprint,

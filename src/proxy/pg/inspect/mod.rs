@@ -189,9 +189,9 @@ pub struct Inspector {
     plans: Vec<CachedPlan>,
     /// Statements refused so far, for the session log.
     pub blocked: u64,
-    /// Whether each judged message is recorded in [`Inspector::judged`] for the audit trail
-    /// or the recording.
-    pub auditing: bool,
+    /// Whether each judged message is kept in [`Inspector::judged`] (for the audit trail, the
+    /// recording, or both).
+    pub judging: bool,
     /// Whether judged statements are fingerprinted (the audit trail needs it).
     pub fingerprints: bool,
     /// Messages judged since the relay last collected them for the audit trail.
@@ -255,7 +255,7 @@ impl Inspector {
             skipping: false,
             plans: Vec::new(),
             blocked: 0,
-            auditing: false,
+            judging: false,
             fingerprints: false,
             judged: Vec::new(),
             held: None,
