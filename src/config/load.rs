@@ -238,6 +238,37 @@ resources = ["orders"]
     }
 
     #[test]
+    fn recording_and_approvals_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a-file"), "x").unwrap();
+        let text = good()
+            + "\n[recording]\ndir = \"rec\"\n\n[approvals]\ntimeout = \"1m\"\n\
+               webhook_url = \"https://chat.example/hook\"\n";
+        let loaded = load(&write(dir.path(), &text)).unwrap();
+        assert_eq!(loaded.config.recording.unwrap().dir, dir.path().join("rec"));
+        let bad = good()
+            + "\n[recording]\ndir = \"a-file\"\nsegment_bytes = 10\nqueue_capacity = 0\n\
+               flush_interval = \"0s\"\nretention = \"1s\"\n\n[approvals]\ntimeout = \"0s\"\n\
+               webhook_url = \"http://chat.example/hook\"\nwebhook_attempts = 0\n\n\
+               [role.oncall]\nresources = [\"orders\"]\napprove_resources = [\"billing\"]\n";
+        let err = load(&write(dir.path(), &bad)).unwrap_err().to_string();
+        for needle in [
+            "recording.dir: ",
+            "recording.segment_bytes: must be at least 65536",
+            "recording.queue_capacity: must be at least 16",
+            "recording.flush_interval: must be greater than zero",
+            "recording.retention: must be at least 1m",
+            "approvals.timeout: must be greater than zero",
+            "approvals.webhook_url: `http://chat.example/hook`: http:// is only allowed to a loopback",
+            "approvals.webhook_attempts: must be between 1 and 10",
+            "role.oncall.approve_resources: is set but the role is not an approver",
+            "role.oncall.approve_resources: resource `billing` is not configured",
+        ] {
+            assert!(err.contains(needle), "missing {needle} in {err}");
+        }
+    }
+
+    #[test]
     fn the_audit_section_is_resolved_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("log")).unwrap();

@@ -42,6 +42,8 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     resources(config, &mut p);
     roles(config, &mut p);
     audit(config, &mut p);
+    recording(config, &mut p);
+    approvals(config, &mut p);
     super::validate_policy::check(config, &mut p);
     super::validate_identity::check(config, &mut p);
     p.0
@@ -288,6 +290,80 @@ fn audit(config: &Config, p: &mut Problems) {
     }
     if a.queue_capacity < 16 {
         p.add("audit.queue_capacity", "must be at least 16");
+    }
+}
+
+fn recording(config: &Config, p: &mut Problems) {
+    let Some(r) = &config.recording else {
+        return;
+    };
+    if r.dir.exists() && !r.dir.is_dir() {
+        p.add(
+            "recording.dir",
+            format!("{} exists and is not a directory", r.dir.display()),
+        );
+    }
+    if r.segment_bytes < 64 << 10 {
+        p.add("recording.segment_bytes", "must be at least 65536");
+    }
+    if r.retention < std::time::Duration::from_secs(60) {
+        p.add("recording.retention", "must be at least 1m");
+    }
+    if r.flush_interval.is_zero() || r.flush_interval > std::time::Duration::from_secs(60) {
+        p.add(
+            "recording.flush_interval",
+            "must be greater than zero and at most 60s",
+        );
+    }
+    if r.queue_capacity < 16 {
+        p.add("recording.queue_capacity", "must be at least 16");
+    }
+}
+
+fn approvals(config: &Config, p: &mut Problems) {
+    let a = &config.approvals;
+    if a.timeout.is_zero() {
+        p.add("approvals.timeout", "must be greater than zero");
+    }
+    if !(1..=10).contains(&a.webhook_attempts) {
+        p.add("approvals.webhook_attempts", "must be between 1 and 10");
+    }
+    match &a.webhook_url {
+        Some(url) => match crate::http_client::Url::parse(url) {
+            Ok(u) if !u.https && !u.is_loopback_host() => p.add(
+                "approvals.webhook_url",
+                format!("`{url}`: http:// is only allowed to a loopback address; use https://"),
+            ),
+            Ok(_) => {}
+            Err(e) => p.add("approvals.webhook_url", e.to_string()),
+        },
+        None if a.webhook_ca_file.is_some() => {
+            p.add("approvals.webhook_ca_file", "is set but webhook_url is not")
+        }
+        None => {}
+    }
+    if let Some(ca) = a.webhook_ca_file.as_ref().filter(|f| !f.is_file()) {
+        p.add(
+            "approvals.webhook_ca_file",
+            format!("{} does not exist or is not a file", ca.display()),
+        );
+    }
+    for (name, role) in &config.roles {
+        let Some(list) = &role.approve_resources else {
+            continue;
+        };
+        let key = format!("role.{}.approve_resources", super::toml_key(name));
+        if !role.approver {
+            p.add(
+                key.clone(),
+                "is set but the role is not an approver (approver = true)",
+            );
+        }
+        for r in list.iter().filter(|r| *r != "*") {
+            if !config.resources.iter().any(|res| &res.name == r) {
+                p.add(key.clone(), format!("resource `{r}` is not configured"));
+            }
+        }
     }
 }
 
