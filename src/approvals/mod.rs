@@ -422,24 +422,7 @@ mod tests {
     use super::*;
 
     fn claims(jti: &str, chain: &[&str]) -> Claims {
-        Claims {
-            iss: "i".into(),
-            aud: "a".into(),
-            sub: jti.into(),
-            exp: u64::MAX / 2,
-            nbf: 0,
-            iat: 0,
-            jti: jti.into(),
-            roles: vec![],
-            resources: vec![],
-            chain: chain
-                .iter()
-                .map(|j| ChainLink {
-                    jti: j.to_string(),
-                    name: j.to_string(),
-                })
-                .collect(),
-        }
+        Claims::test_chain(jti, chain, u64::MAX / 2)
     }
 
     fn windowed(w: Duration) -> Decision {

@@ -57,6 +57,32 @@ impl Claims {
     }
 }
 
+impl Claims {
+    /// Tests: the claims of token `jti` (its subject too) whose ancestors are `chain` (each
+    /// ancestor's name is its id), expiring at `exp`, with no roles or resources.
+    #[cfg(test)]
+    pub(crate) fn test_chain(jti: &str, chain: &[&str], exp: u64) -> Claims {
+        Claims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: jti.into(),
+            exp,
+            nbf: 0,
+            iat: 0,
+            jti: jti.into(),
+            roles: vec![],
+            resources: vec![],
+            chain: chain
+                .iter()
+                .map(|j| ChainLink {
+                    jti: j.to_string(),
+                    name: j.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

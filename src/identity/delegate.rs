@@ -208,23 +208,13 @@ mod tests {
     }
 
     fn parent(roles: &[&str], resources: &[&str], exp: u64, depth: usize) -> Claims {
-        Claims {
-            iss: "i".into(),
-            aud: "a".into(),
-            sub: "ci-job".into(),
-            exp,
-            nbf: 0,
-            iat: 0,
-            jti: "p".into(),
-            roles: roles.iter().map(|s| s.to_string()).collect(),
-            resources: resources.iter().map(|s| s.to_string()).collect(),
-            chain: (0..depth)
-                .map(|i| ChainLink {
-                    jti: format!("a{i}"),
-                    name: format!("n{i}"),
-                })
-                .collect(),
-        }
+        let ancestors: Vec<String> = (0..depth).map(|i| format!("a{i}")).collect();
+        let ancestors: Vec<&str> = ancestors.iter().map(String::as_str).collect();
+        let mut c = Claims::test_chain("p", &ancestors, exp);
+        c.sub = "ci-job".into();
+        c.roles = roles.iter().map(|s| s.to_string()).collect();
+        c.resources = resources.iter().map(|s| s.to_string()).collect();
+        c
     }
 
     fn req(roles: &[&str], resources: &[&str], ttl: Option<u64>) -> DelegateRequest {

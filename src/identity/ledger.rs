@@ -363,27 +363,9 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::ChainLink;
 
     fn claims(jti: &str, chain: &[&str], exp: u64) -> Claims {
-        Claims {
-            iss: "i".into(),
-            aud: "a".into(),
-            sub: jti.into(),
-            exp,
-            nbf: 0,
-            iat: 0,
-            jti: jti.into(),
-            roles: vec![],
-            resources: vec![],
-            chain: chain
-                .iter()
-                .map(|j| ChainLink {
-                    jti: j.to_string(),
-                    name: j.to_string(),
-                })
-                .collect(),
-        }
+        Claims::test_chain(jti, chain, exp)
     }
 
     fn at(s: u64) -> SystemTime {
