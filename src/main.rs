@@ -233,8 +233,9 @@ struct RevokeArgs {
     /// The caller's session token, or `-` to read it from standard input.
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
     token: String,
-    /// Token id (`jti`) to revoke; `sluice token inspect` shows it.
-    #[arg(long = "id")]
+    /// Token id (`jti`) to revoke; `sluice token inspect` shows it. Older ids may begin
+    /// with `-`, so a value that looks like a flag is taken as the id.
+    #[arg(long = "id", allow_hyphen_values = true)]
     id: String,
 }
 

@@ -197,7 +197,7 @@ fn revoke_and_sessions_print_what_the_gateway_answered() {
         "chain":[{"jti":"J1","name":"ci-root"}],"roles":["reader"],"resource":"orders","user":"bob",
         "client":"127.0.0.1:50000","started_at":1.5,"statements":12}]}"#;
     let (url, rx) = canned_gateway(vec![
-        (200, r#"{"revoked":"J9","at":1748779300}"#.to_owned()),
+        (200, r#"{"revoked":"-J9","at":1748779300}"#.to_owned()),
         (200, sessions.to_owned()),
     ]);
     let out = sluice(
@@ -209,13 +209,14 @@ fn revoke_and_sessions_print_what_the_gateway_answered() {
             "--token",
             "a.b.c",
             "--id",
-            "J9",
+            // Ids minted before they were kept from beginning with `-` still revoke.
+            "-J9",
         ],
         &[],
     );
     assert!(out.success(), "{}", out.stderr);
-    assert_eq!(out.stdout, "revoked J9\n");
-    received(&rx);
+    assert_eq!(out.stdout, "revoked -J9\n");
+    assert_eq!(received(&rx).body, r#"{"token_id":"-J9"}"#);
     let out = sluice(
         &["sessions", "--gateway", &url],
         &[("SLUICE_TOKEN", "admin.t.s")],

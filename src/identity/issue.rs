@@ -91,13 +91,20 @@ impl TokenIssuer {
     }
 
     /// 128 random bits, base64url: unguessable, so a `jti` cannot be predicted to pre-empt
-    /// or collide with a revocation.
+    /// or collide with a revocation. An id that would begin with `-` or `_` is drawn again, so
+    /// that ids pass through command lines (`--id -R...` reads as a flag) and shell tools
+    /// unharmed; that costs about a twentieth of one bit.
     fn new_jti(&self) -> Result<String, IdentityError> {
         let mut bytes = [0u8; 16];
-        self.rng
-            .fill(&mut bytes)
-            .map_err(|_| IdentityError::Sign("random source failed".into()))?;
-        Ok(URL_SAFE_NO_PAD.encode(bytes))
+        loop {
+            self.rng
+                .fill(&mut bytes)
+                .map_err(|_| IdentityError::Sign("random source failed".into()))?;
+            let id = URL_SAFE_NO_PAD.encode(bytes);
+            if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                return Ok(id);
+            }
+        }
     }
 }
 
